@@ -1,0 +1,84 @@
+"""What the daemon remembers between runs: how far each folder is synced, and its health.
+
+Both files live under ``data_dir/state`` and are rewritten atomically, so a crash leaves the last
+complete version. The sync position is only advanced after the spool has the messages, which is
+what makes "marked done only after the raw bytes are on disk" true.
+"""
+
+import copy
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from daemon.atomic import make_private_dir, read_json, write_json_atomic
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 with its UTC offset, the format of every timestamp we store."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SyncState:
+    """UIDVALIDITY and highest UID done, per account and folder."""
+
+    def __init__(self, data_dir: Path):
+        self.path = make_private_dir(data_dir / "state") / "sync.json"
+        self._lock = threading.Lock()
+        self._data: dict = read_json(self.path, {})
+
+    def position(self, account: str, folder: str) -> tuple[int | None, int]:
+        """(UIDVALIDITY, highest UID done); (None, 0) for a folder never synced."""
+        entry = self._data.get(account, {}).get(folder)
+        if not entry:
+            return None, 0
+        return entry["uidvalidity"], entry["last_uid"]
+
+    def advance(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        """Record that every UID up to *last_uid* of this folder generation is spooled."""
+        with self._lock:
+            folders = self._data.setdefault(account, {})
+            folders[folder] = {"uidvalidity": uidvalidity, "last_uid": last_uid}
+            write_json_atomic(self.path, self._data)
+
+
+class Status:
+    """Per-source health for ``claimwatch status``: last good sync, messages spooled, last error."""
+
+    def __init__(self, data_dir: Path):
+        self.path = make_private_dir(data_dir / "state") / "status.json"
+        self._lock = threading.Lock()
+        self._data: dict = read_json(self.path, {"accounts": {}})
+
+    def _entry(self, account: str) -> dict:
+        return self._data["accounts"].setdefault(
+            account, {"last_sync": None, "spooled": 0, "last_error": None, "last_error_at": None}
+        )
+
+    def synced(self, account: str, spooled: int) -> None:
+        """A sync of one folder of *account* finished; *spooled* new messages came in."""
+        with self._lock:
+            entry = self._entry(account)
+            entry["last_sync"] = now_iso()
+            entry["spooled"] += spooled
+            entry["connected"] = True
+            write_json_atomic(self.path, self._data)
+
+    def failed(self, account: str, error: str) -> None:
+        """A connection or sync of *account* failed; the message must carry no secret."""
+        with self._lock:
+            entry = self._entry(account)
+            entry["last_error"] = error
+            entry["last_error_at"] = now_iso()
+            entry["connected"] = False
+            write_json_atomic(self.path, self._data)
+
+    def set(self, key: str, value) -> None:
+        """Record a daemon-wide fact (pid, start time, drop-folder counters)."""
+        with self._lock:
+            self._data[key] = value
+            write_json_atomic(self.path, self._data)
+
+    def snapshot(self) -> dict:
+        """A copy safe to read while sources keep writing."""
+        with self._lock:
+            return copy.deepcopy(self._data)
