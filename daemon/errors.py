@@ -22,6 +22,10 @@ class ImapError(ClaimwatchError):
     """The IMAP server refused us or the connection failed; the source retries with backoff."""
 
 
+class AuthError(ImapError):
+    """The server refused the login: the password or token is wrong, retrying will not help."""
+
+
 class TlsError(ImapError):
     """The server's certificate could not be verified (set ``ca_file`` for a private CA)."""
 
