@@ -1,1 +1,1 @@
-"""The claimwatch service: CLI, configuration, IMAP and drop-folder sources, spool, processing loop."""
+"""The claimwatch service: CLI, configuration, IMAP and drop-folder sources, spool, processing."""

@@ -1,0 +1,79 @@
+"""The ``claimwatch`` command (DESIGN.md's public contract).
+
+Errors stop here: a :class:`~daemon.errors.ClaimwatchError` is printed as one line naming what is
+wrong and the process exits 1; anything else is a bug and keeps its traceback.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from daemon.config import load_config
+from daemon.errors import ClaimwatchError
+from daemon.logs import setup_logging
+
+CONFIG_HELP = (
+    "configuration file (default: $CLAIMWATCH_CONFIG, then ~/.config/claimwatch/config.toml)"
+)
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=CONFIG_HELP
+)
+
+
+class _Group(click.Group):
+    """Turns our own errors into one readable line and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ClaimwatchError as e:
+            click.echo(f"claimwatch: error: {e}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="claimwatch")
+def main() -> None:
+    """Watch a seller's notification mailbox; file A-to-z claims and chargebacks before their
+    deadline."""
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="sync every account, process, then exit")
+def run(config_path: Path | None, once: bool) -> None:
+    """Run the daemon (or one pass with --once)."""
+    from daemon.service import Daemon
+
+    config = load_config(config_path)
+    setup_logging(config.log_level)
+    daemon = Daemon(config)
+    sys.exit(daemon.run_once() if once else daemon.run_forever())
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Health: accounts, last sync, queue, last errors."""
+    from daemon.status_report import format_status, gather_status
+
+    report = gather_status(load_config(config_path, required=False))
+    click.echo(json.dumps(report, indent=2) if as_json else format_status(report))
+
+
+@main.command()
+@config_option
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="where to keep the demo's spool (default: a new temporary directory)",
+)
+def demo(config_path: Path | None, data_dir: Path | None) -> None:
+    """The whole flow on bundled sample mail, no account needed."""
+    from daemon.demo import run_demo
+
+    setup_logging("error")
+    run_demo(data_dir)

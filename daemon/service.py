@@ -1,0 +1,125 @@
+"""The daemon: sources feed the spool, the processing loop drains it, signals stop it cleanly.
+
+Threads: one :class:`~daemon.imap_source.FolderWatcher` per account and folder, one
+:class:`~daemon.drop_folder.DropWatcher`; the main thread runs the processing loop, woken whenever a
+source spooled something. SIGTERM or SIGINT sets one stop event that every loop checks: the
+message in hand is finished, state is already on disk, and the process exits 0.
+"""
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from daemon.atomic import make_private_dir
+from daemon.config import Config
+from daemon.drop_folder import DropFolder, DropWatcher
+from daemon.errors import ClaimwatchError
+from daemon.imap_source import FolderSync, FolderWatcher, sync_once
+from daemon.processor import Handler, Processor, Tally
+from daemon.spool import Spool
+from daemon.state import Status, SyncState, now_iso
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    """Everything ``claimwatch run`` does, for one configuration."""
+
+    def __init__(self, config: Config, handlers: list[Handler] | None = None):
+        self.config = config
+        data_dir = make_private_dir(config.data_dir)
+        self.spool = Spool(data_dir)
+        self.sync_state = SyncState(data_dir)
+        self.status = Status(data_dir)
+        self.processor = Processor(data_dir, self.spool, handlers)
+        self.drop = DropFolder(config.drop_folder, self.spool)
+        self.stop = threading.Event()
+        self.work = threading.Event()
+        self.totals = Tally()
+
+    def folder_syncs(self) -> list[FolderSync]:
+        return [
+            FolderSync(account, folder, self.config, self.spool, self.sync_state)
+            for account in self.config.accounts
+            for folder in account.folders
+        ]
+
+    def run_once(self) -> int:
+        """Sync every account, take the drop folder, process; 1 if any account failed."""
+        failed = self.run_syncs()
+        self.drop.scan(settled_only=False)
+        self._drain()
+        return 1 if failed else 0
+
+    def run_syncs(self) -> int:
+        """One sync of every configured folder into the spool; returns how many failed."""
+        failed = 0
+        for sync in self.folder_syncs():
+            try:
+                sync_once(sync, self.status)
+            except ClaimwatchError as e:
+                log.error("%s", e)
+                failed += 1
+        return failed
+
+    def run_forever(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit status."""
+        self._install_signal_handlers()
+        self.status.set("daemon", {"pid": os.getpid(), "started": now_iso()})
+        threads = [
+            self._start(self._watcher(sync).run, sync.account.name) for sync in self.folder_syncs()
+        ]
+        threads.append(self._start(DropWatcher(self.drop, self.stop, self.work.set).run, "drop"))
+        log.info(
+            "claimwatch running: %d account(s), drop folder %s",
+            len(self.config.accounts),
+            self.drop.folder,
+        )
+        while not self.stop.is_set():
+            self._drain()
+            self.work.wait(timeout=5)
+            self.work.clear()
+        for thread in threads:
+            thread.join(timeout=10)
+        log.info("claimwatch stopped")
+        return 0
+
+    def _watcher(self, sync: FolderSync) -> FolderWatcher:
+        return FolderWatcher(sync, self.status, self.stop, self.work.set)
+
+    def _start(self, target, name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=f"claimwatch-{name}", daemon=True)
+        thread.start()
+        return thread
+
+    def _drain(self) -> None:
+        tally = self.processor.drain(self.stop)
+        self.totals.processed += tally.processed
+        self.totals.quarantined += tally.quarantined
+        self.totals.reasons.update(tally.reasons)
+        if tally.processed or tally.quarantined:
+            log.info("processed %d message(s), quarantined %d", tally.processed, tally.quarantined)
+        self.status.set(
+            "queue",
+            {
+                "pending": len(self.spool.pending()),
+                "spooled": self.spool.count(),
+                "quarantined": _count(self.processor.quarantine_dir, "*.json"),
+                "updated": now_iso(),
+            },
+        )
+
+    def _install_signal_handlers(self) -> None:
+        def request_stop(signum, _frame):
+            log.info("%s received: stopping after the current message", signal.Signals(signum).name)
+            self.stop.set()
+            self.work.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+
+def _count(folder: Path, pattern: str) -> int:
+    return sum(1 for _ in folder.glob(pattern))

@@ -1,0 +1,79 @@
+"""``claimwatch status``: what the daemon last wrote about its health, merged with the config.
+
+It reads files only, so it works while the daemon runs, after it died, and with the network down.
+"""
+
+import os
+from pathlib import Path
+
+from daemon.atomic import read_json
+from daemon.config import Config
+
+
+def gather_status(config: Config) -> dict:
+    """The status report as plain data (the ``--json`` output)."""
+    saved = read_json(config.data_dir / "state" / "status.json", {"accounts": {}})
+    accounts = []
+    for account in config.accounts:
+        entry = saved["accounts"].get(account.name, {})
+        accounts.append(
+            {
+                "name": account.name,
+                "host": account.host,
+                "folders": list(account.folders),
+                "last_sync": entry.get("last_sync"),
+                "spooled": entry.get("spooled", 0),
+                "connected": entry.get("connected"),
+                "last_error": entry.get("last_error"),
+                "last_error_at": entry.get("last_error_at"),
+            }
+        )
+    return {
+        "config": str(config.path) if config.path else None,
+        "data_dir": str(config.data_dir),
+        "accounts": accounts,
+        "queue": _queue(config.data_dir),
+        "daemon": saved.get("daemon"),
+    }
+
+
+def _queue(data_dir: Path) -> dict:
+    """Counted from the disk, not from the status file, so it is right even after a crash."""
+    return {
+        "pending": _entries(data_dir / "spool" / "new"),
+        "processed": _entries(data_dir / "spool" / "cur"),
+        "quarantined": sum(1 for n in _names(data_dir / "quarantine") if n.endswith(".json")),
+        "drop_folder_waiting": sum(
+            1 for n in _names(data_dir / "inbox") if n.lower().endswith(".eml")
+        ),
+    }
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
+
+
+def _entries(folder: Path) -> int:
+    return len(_names(folder))
+
+
+def format_status(report: dict) -> str:
+    """The report for a terminal: one block per account, then the queue."""
+    lines = [f"data dir: {report['data_dir']}", f"config:   {report['config'] or '(none)'}"]
+    if not report["accounts"]:
+        lines.append("accounts: none configured (the drop folder still works)")
+    for a in report["accounts"]:
+        state = {True: "connected", False: "disconnected", None: "never synced"}[a["connected"]]
+        lines.append(f"account {a['name']} ({a['host']}, {', '.join(a['folders'])}): {state}")
+        lines.append(f"  last sync: {a['last_sync'] or 'never'}   spooled: {a['spooled']}")
+        if a["last_error"]:
+            lines.append(f"  last error ({a['last_error_at']}): {a['last_error']}")
+    q = report["queue"]
+    lines.append(
+        f"queue: {q['pending']} pending, {q['processed']} processed, "
+        f"{q['quarantined']} quarantined, {q['drop_folder_waiting']} waiting in the drop folder"
+    )
+    return "\n".join(lines)
