@@ -1,1 +1,1 @@
-"""Triage of messages into a_to_z, chargeback, at_risk and routine (grows with the classifier issue)."""
+"""Triage into a_to_z, chargeback, at_risk and routine (grows with the classifier issue)."""

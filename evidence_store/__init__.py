@@ -1,1 +1,1 @@
-"""Cases, case folders, attachments, extraction and the index (grows with the evidence store issue)."""
+"""Cases, case folders, attachments, extraction, the index (grows with the evidence store issue)."""

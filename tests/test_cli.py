@@ -1,0 +1,62 @@
+"""The command line as users meet it: errors in one line, status, the demo."""
+
+import json
+import os
+
+from tests import mailgen
+from tests.support import claimwatch, write_config
+
+
+def test_a_config_error_is_one_line_naming_file_and_key(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('data_dir = "/tmp/x"\npoll_intervall = 5\n')
+    result = claimwatch("run", "--once", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"claimwatch: error: {config}: unknown key 'poll_intervall'")
+    assert "Traceback" not in result.stderr
+
+
+def test_status_reports_last_sync_spooled_count_and_last_error(imap_user, tmp_path):
+    server, user = imap_user.server, imap_user.name
+    server.append(user, "INBOX", mailgen.generate(4, seed=30))
+    config = write_config(tmp_path, server, imap_user)
+    assert claimwatch("run", "--once", "--config", str(config)).returncode == 0
+    report = json.loads(claimwatch("status", "--json", "--config", str(config)).stdout)
+    (account,) = report["accounts"]
+    assert account["name"] == "test" and account["spooled"] == 4
+    assert account["last_sync"] and account["last_error"] is None
+    assert report["queue"]["processed"] == 4 and report["queue"]["pending"] == 0
+
+    wrong = tmp_path / "imap.pass"
+    wrong.write_text("not-the-password\n")
+    failed = claimwatch("run", "--once", "--config", str(config))
+    assert failed.returncode == 1
+    assert "not-the-password" not in failed.stderr
+    report = json.loads(claimwatch("status", "--json", "--config", str(config)).stdout)
+    assert (
+        "AUTHENTICATIONFAILED" in report["accounts"][0]["last_error"]
+        or "uthentication" in (report["accounts"][0]["last_error"])
+    )
+    text = claimwatch("status", "--config", str(config)).stdout
+    assert "account test" in text and "last error" in text and "spooled: 4" in text
+
+
+def test_status_works_before_any_run(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f'data_dir = "{tmp_path / "never"}"\n')
+    result = claimwatch("status", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "none configured" in result.stdout and "0 pending" in result.stdout
+
+
+def test_demo_runs_on_the_bundled_samples_without_any_config(tmp_path):
+    env_home = tmp_path / "home"
+    env_home.mkdir()
+    env = {**os.environ, "HOME": str(env_home), "XDG_CONFIG_HOME": str(env_home / "c")}
+    result = claimwatch("demo", "--data-dir", str(tmp_path / "demo"), env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "03-a-to-z-claim-fr.eml" in out and "atoz-guarantee-no-reply@amazon.fr" in out
+    assert "Réclamation au titre de la garantie A à Z" in out
+    assert "quarantined" in out and "empty" in out
+    assert len(list((tmp_path / "demo" / "inbox" / "done").iterdir())) == 9
