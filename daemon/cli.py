@@ -66,6 +66,78 @@ def status(config_path: Path | None, as_json: bool) -> None:
 
 @main.command()
 @config_option
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line and file")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def classify(config_path: Path | None, as_json: bool, files: tuple[Path, ...]) -> None:
+    """Classify .eml files: label, tier, confidence, reasons."""
+    from classifier.commands import classify_files, format_verdict
+
+    setup_logging("warning")
+    results = classify_files(load_config(config_path, required=False), files)
+    for result in results:
+        click.echo(json.dumps(result, ensure_ascii=False) if as_json else format_verdict(result))
+    if any("error" in r for r in results):
+        sys.exit(1)
+
+
+@main.command()
+@config_option
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="labeled corpus <dir>/<label>/*.eml (default: the shipped corpus); repeatable",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="where to write the model (default: data_dir/model)",
+)
+@click.option("--force", is_flag=True, help="install the new model even if it scores worse")
+def train(config_path: Path | None, data: tuple[Path, ...], out: Path | None, force: bool) -> None:
+    """Train on the shipped corpus plus your labeled mail."""
+    from classifier.commands import run_training
+
+    setup_logging("warning")
+    click.echo(run_training(load_config(config_path, required=False), list(data), out, force))
+
+
+@main.command()
+@config_option
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="labeled messages <dir>/<label>/*.eml",
+)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def evaluate(config_path: Path | None, data: Path, as_json: bool) -> None:
+    """Score the current model and rules on labeled mail."""
+    from classifier.commands import format_evaluation, run_evaluation
+
+    setup_logging("warning")
+    result = run_evaluation(load_config(config_path, required=False), data)
+    click.echo(json.dumps(result, indent=2) if as_json else format_evaluation(result))
+
+
+@main.command()
+@config_option
+@click.argument("ref")
+@click.argument("label")
+def label(config_path: Path | None, ref: str, label: str) -> None:
+    """Record that message REF (a file, spool name or Message-ID) has label LABEL."""
+    from classifier.commands import add_label
+
+    try:
+        path = add_label(load_config(config_path, required=False), ref, label)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="LABEL") from e
+    click.echo(f"saved as {path}; run 'claimwatch train' to learn from it")
+
+
+@main.command()
+@config_option
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),

@@ -69,6 +69,8 @@ class Config:
     fetch_batch: int
     fetch_batch_bytes: int
     log_level: str
+    rules_file: Path
+    review_threshold: float
     accounts: tuple[Account, ...]
 
 
@@ -103,6 +105,14 @@ def _seconds(value: object) -> float:
         raise _type_error("a number of seconds", value)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"expected a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _fraction(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _type_error("a number between 0 and 1", value)
+    if not 0 < value < 1:
+        raise ValueError(f"expected a number between 0 and 1 (exclusive), got {value!r}")
     return float(value)
 
 
@@ -242,6 +252,9 @@ class Option:
     check: Callable[[Any], None] | None = None  # run on the value once its path is resolved
 
 
+SHIPPED_RULES = Path(__file__).resolve().parents[1] / "config" / "rules.toml"
+
+
 def _xdg_dir(variable: str, fallback: str) -> Path:
     # The XDG spec says a relative value is invalid and must be ignored.
     value = os.environ.get(variable, "")
@@ -317,6 +330,22 @@ GLOBAL_OPTIONS: dict[str, Option] = {
         _choice("debug", "info", "warning", "error"),
         "How much to log: debug, info, warning or error.",
         default="info",
+    ),
+    "rules_file": Option(
+        _path,
+        "The triage rules: named patterns on sender, subject and headers that force or veto a "
+        "label (the safety net for known notification senders). Copy the shipped file to change "
+        "it.",
+        default=lambda top, _: SHIPPED_RULES,
+        shown_default="config/rules.toml shipped with claimwatch",
+        example="~/.config/claimwatch/rules.toml",
+        check=_readable_file,
+    ),
+    "review_threshold": Option(
+        _fraction,
+        "A message the model keeps as routine is flagged needs_review when its tier-1 "
+        "probability reaches this value, so that a doubtful claim is never silently routine.",
+        default=0.15,
     ),
 }
 

@@ -36,3 +36,7 @@ class SpoolError(ClaimwatchError):
 
 class ParseError(ClaimwatchError):
     """A spooled message could not be parsed; it is quarantined with this reason."""
+
+
+class ModelError(ClaimwatchError):
+    """The model file is missing, unsafe, corrupt or from another library version."""

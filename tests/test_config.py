@@ -66,7 +66,7 @@ EXACT = [
         "acounts = 1\n",
         "unknown key 'acounts' (known keys: accounts, backoff_initial, backoff_max, "
         "data_dir, drop_folder, fetch_batch, fetch_batch_bytes, idle, idle_refresh, log_level, "
-        "poll_interval, socket_timeout)",
+        "poll_interval, review_threshold, rules_file, socket_timeout)",
     ),
     (
         ACCOUNT + 'port = "abc"\n',

@@ -1,0 +1,78 @@
+"""The model recipe: which vectorizers read which fields, and the calibrated linear classifier.
+
+Linear models on TF-IDF n-grams are fast (thousands of messages a second on one core), small on
+disk, and explainable: the features that pushed a decision can be named as its reasons.
+Character n-grams of the subject and of the newest words absorb typos, inflections and five
+languages; word n-grams of the body catch the phrases of notices; the meta tokens carry sender
+and structure. Probabilities are calibrated (sigmoid, on grouped cross-validation folds) so a
+confidence of 0.9 means about nine in ten.
+"""
+
+import numpy
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from classifier.features import Fields
+
+
+def select(fields: list[Fields], names: tuple[str, ...]) -> list[str]:
+    """One text per message: the named fields joined (module-level so the model pickles)."""
+    return [" \n ".join(getattr(f, n) for n in names) for f in fields]
+
+
+def _branch(names: tuple[str, ...], vectorizer: TfidfVectorizer) -> Pipeline:
+    picker = FunctionTransformer(select, kw_args={"names": names})
+    return Pipeline([("select", picker), ("tfidf", vectorizer)])
+
+
+def _words(max_features: int, min_df: int = 1) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        ngram_range=(1, 2),
+        strip_accents="unicode",
+        sublinear_tf=True,
+        min_df=min_df,
+        max_features=max_features,
+        token_pattern=r"(?u)\b\w[\w'-]*\w\b|\b\w\b",
+        dtype=numpy.float32,
+    )
+
+
+def build_features() -> FeatureUnion:
+    return FeatureUnion(
+        [
+            ("subject", _branch(("subject",), _words(20_000))),
+            ("body", _branch(("body",), _words(60_000, min_df=2))),
+            ("own", _branch(("own",), _words(40_000))),
+            (
+                "chars",
+                _branch(
+                    ("subject", "own"),
+                    TfidfVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=(3, 5),
+                        strip_accents="unicode",
+                        sublinear_tf=True,
+                        min_df=2,
+                        max_features=80_000,
+                        dtype=numpy.float32,
+                    ),
+                ),
+            ),
+            (
+                "meta",
+                _branch(("meta",), TfidfVectorizer(token_pattern=r"\S+", lowercase=True)),
+            ),
+        ]
+    )
+
+
+def build_model(calibration_folds) -> Pipeline:
+    """The untrained pipeline; *calibration_folds* are grouped (train, test) index pairs."""
+    linear = LogisticRegression(C=20.0, class_weight="balanced", max_iter=5000)
+    calibrated = CalibratedClassifierCV(
+        linear, method="sigmoid", cv=calibration_folds, ensemble=False
+    )
+    return Pipeline([("features", build_features()), ("classify", calibrated)])
