@@ -20,6 +20,7 @@ from daemon.imap_source import FolderSync, FolderWatcher, sync_once
 from daemon.processor import Handler, Processor, Tally
 from daemon.spool import Spool
 from daemon.state import Status, SyncState, now_iso
+from daemon.triage import ClassifyHandler, ModelWatcher, VerdictLog, build_classifier, model_status
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,11 @@ class Daemon:
         self.spool = Spool(data_dir)
         self.sync_state = SyncState(data_dir)
         self.status = Status(data_dir)
-        self.processor = Processor(data_dir, self.spool, handlers)
+        self.classifier = build_classifier(config)
+        self.verdicts = VerdictLog(data_dir)
+        classify = ClassifyHandler(self.classifier, self.verdicts)
+        self.processor = Processor(data_dir, self.spool, [classify, *(handlers or [])])
+        self.status.set("model", model_status(self.classifier))
         self.drop = DropFolder(config.drop_folder, self.spool)
         self.stop = threading.Event()
         self.work = threading.Event()
@@ -72,6 +77,8 @@ class Daemon:
             self._start(self._watcher(sync).run, sync.account.name) for sync in self.folder_syncs()
         ]
         threads.append(self._start(DropWatcher(self.drop, self.stop, self.work.set).run, "drop"))
+        watcher = ModelWatcher(self.config, self.classifier, self.status, self.stop)
+        threads.append(self._start(watcher.run, "model"))
         log.info(
             "claimwatch running: %d account(s), drop folder %s",
             len(self.config.accounts),

@@ -34,6 +34,7 @@ def gather_status(config: Config) -> dict:
         "accounts": accounts,
         "queue": _queue(config.data_dir),
         "daemon": saved.get("daemon"),
+        "model": saved.get("model"),
     }
 
 
@@ -71,6 +72,13 @@ def format_status(report: dict) -> str:
         lines.append(f"  last sync: {a['last_sync'] or 'never'}   spooled: {a['spooled']}")
         if a["last_error"]:
             lines.append(f"  last error ({a['last_error_at']}): {a['last_error']}")
+    model = report.get("model")
+    if model:
+        lines.append(
+            f"model: {model['mode']} ({model['version'] or 'no model'}, {model['rules']} rules)"
+        )
+        if model.get("error"):
+            lines.append(f"  model error: {model['error']}")
     q = report["queue"]
     lines.append(
         f"queue: {q['pending']} pending, {q['processed']} processed, "

@@ -1,0 +1,152 @@
+"""Classification inside the daemon: the classifier it uses, the record of each verdict, and the
+hot reload of the model when its file changes.
+
+The model is swapped only once the new file has loaded and passed its checks; a corrupt or
+unsafe file is logged and the old model stays in service. With no usable model at all the
+daemon keeps running on the rules alone and says so in ``claimwatch status``.
+"""
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from classifier.model_io import MODEL_FILE, active_model_dir, load_model
+from classifier.rules import load_rules
+from classifier.triage import Classifier
+from daemon.atomic import make_private_dir
+from daemon.config import Config
+from daemon.errors import ModelError
+from daemon.message import Message
+from daemon.state import Status, now_iso
+
+log = logging.getLogger(__name__)
+
+RELOAD_SETTLE = 0.3  # seconds of quiet after the last event on the model file before loading
+
+
+def build_classifier(config: Config) -> Classifier:
+    """Rules must load (a start-up error); a model that does not falls back to rules only."""
+    rules = load_rules(config.rules_file)
+    directory = active_model_dir(config.data_dir)
+    try:
+        model = load_model(directory)
+    except ModelError as e:
+        log.error("%s; classifying with the rules only until a model loads", e)
+        return Classifier(None, rules, config.review_threshold, model_error=str(e))
+    log.info("model %s loaded from %s", model.version, directory)
+    return Classifier(model, rules, config.review_threshold)
+
+
+def model_status(classifier: Classifier) -> dict:
+    model = classifier.model
+    return {
+        "mode": "model+rules" if model else "rules-only",
+        "version": model.version if model else None,
+        "path": str(model.path) if model else None,
+        "error": classifier.model_error,
+        "rules": len(classifier.rules.rules),
+    }
+
+
+class VerdictLog:
+    """Every verdict, appended to ``state/verdicts.jsonl`` (the last line for a message wins)."""
+
+    def __init__(self, data_dir: Path):
+        self.path = make_private_dir(data_dir / "state") / "verdicts.jsonl"
+        self._lock = threading.Lock()
+
+    def append(self, name: str, record: dict, message: Message, verdict) -> None:
+        line = {
+            "spool_file": name,
+            "message_id": message.message_id,
+            "subject": message.subject[:200],
+            "from": message.from_addr,
+            "origin": record.get("origin"),
+            "at": now_iso(),
+        } | verdict.as_dict()
+        data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+
+class ClassifyHandler:
+    """The processing-loop handler: classify, record, log one line per tier-1 message."""
+
+    __name__ = "classifier"
+
+    def __init__(self, classifier: Classifier, verdicts: VerdictLog):
+        self.classifier, self.verdicts = classifier, verdicts
+
+    def __call__(self, name: str, record: dict, message: Message) -> None:
+        verdict = self.classifier.classify(message)
+        self.verdicts.append(name, record, message, verdict)
+        if verdict.tier == 1 or verdict.needs_review:
+            flag = " (needs review)" if verdict.needs_review else ""
+            log.info(
+                "%s: %s%s: %s",
+                verdict.label,
+                message.subject[:80],
+                flag,
+                ", ".join(verdict.reasons[:2]),
+            )
+
+
+class _ModelEvents(FileSystemEventHandler):
+    def __init__(self, changed: threading.Event):
+        self.changed = changed
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        if any(os.fsdecode(p).endswith(MODEL_FILE) for p in paths if p):
+            self.changed.set()
+
+
+class ModelWatcher:
+    """Reloads the model when ``model.joblib`` changes in the user's model directory."""
+
+    def __init__(
+        self, config: Config, classifier: Classifier, status: Status, stop: threading.Event
+    ):
+        self.config, self.classifier, self.status, self.stop = config, classifier, status, stop
+        self.directory = make_private_dir(config.data_dir / "model")
+        self.changed = threading.Event()
+
+    def run(self) -> None:
+        observer = Observer()
+        observer.schedule(_ModelEvents(self.changed), str(self.directory), recursive=False)
+        observer.start()
+        try:
+            while not self.stop.is_set():
+                if self.changed.wait(timeout=0.5):
+                    self._settle()
+                    self.reload()
+        finally:
+            observer.stop()
+            observer.join(timeout=5)
+
+    def _settle(self) -> None:
+        """Wait until the file has been quiet for a moment (a copy may take several writes)."""
+        while self.changed.is_set() and not self.stop.is_set():
+            self.changed.clear()
+            self.stop.wait(RELOAD_SETTLE)
+
+    def reload(self) -> None:
+        directory = active_model_dir(self.config.data_dir)
+        try:
+            model = load_model(directory)
+        except ModelError as e:
+            log.error("model reload failed, keeping the model in service: %s", e)
+            self.classifier.model_error = f"reload failed: {e}"
+        else:
+            self.classifier.swap(model)
+            log.info("model %s loaded from %s", model.version, directory)
+        self.status.set("model", model_status(self.classifier))
