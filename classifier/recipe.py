@@ -31,7 +31,7 @@ def _branch(names: tuple[str, ...], vectorizer: TfidfVectorizer) -> Pipeline:
 def _words(max_features: int, min_df: int = 1) -> TfidfVectorizer:
     return TfidfVectorizer(
         ngram_range=(1, 2),
-        strip_accents="unicode",
+        strip_accents="ascii",
         sublinear_tf=True,
         min_df=min_df,
         max_features=max_features,
@@ -53,7 +53,7 @@ def build_features() -> FeatureUnion:
                     TfidfVectorizer(
                         analyzer="char_wb",
                         ngram_range=(3, 5),
-                        strip_accents="unicode",
+                        strip_accents="ascii",
                         sublinear_tf=True,
                         min_df=2,
                         max_features=80_000,

@@ -1,11 +1,12 @@
 """``claimwatch demo``: the flow on bundled sample seller mail, with no account and no network.
 
-For now it shows ingestion: the samples are dropped into a fresh drop folder, spooled, parsed
-(a broken one is quarantined with its reason) and listed. Classification, cases and alerts join
-the demo as their issues land.
+The samples are dropped into a fresh drop folder, spooled, parsed (a broken one is quarantined
+with its reason), classified into tiers and listed. Cases and alerts join the demo as their
+issues land.
 """
 
 import dataclasses
+import json
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,14 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _verdicts(path: Path) -> dict[str, dict]:
+    """The last verdict recorded for each spooled message."""
+    if not path.exists():
+        return {}
+    lines = (json.loads(line) for line in path.read_text().splitlines())
+    return {v["spool_file"]: v for v in lines}
+
+
 def run_demo(data_dir: Path | None = None) -> None:
     """Run one pass over the samples and print what happened."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="claimwatch-demo-"))
@@ -45,14 +54,19 @@ def run_demo(data_dir: Path | None = None) -> None:
     click.secho(
         f"claimwatch demo: {count} sample messages dropped into {config.drop_folder}", bold=True
     )
-    click.echo(f"{'file':34} {'from':34} {'date':16} {'att':>3}  subject")
-    for _name, record, msg in seen:
+    verdicts = _verdicts(daemon.verdicts.path)
+    click.echo(f"{'label':11} {'tier':>4} {'conf':>5}  {'file':34} {'from':34} subject")
+    for name, record, msg in seen:
         file = record.get("origin", {}).get("filename", "")
-        date = msg.date.strftime("%Y-%m-%d %H:%M") if msg.date else "-"
-        click.echo(
-            f"{_shorten(file, 34):34} {_shorten(msg.from_addr, 34):34} {date:16} "
-            f"{len(msg.attachments):>3}  {_shorten(msg.subject, 60)}"
+        verdict = verdicts.get(name, {})
+        label = verdict.get("label", "?") + ("?" if verdict.get("needs_review") else "")
+        line = (
+            f"{label:11} {verdict.get('tier', '?'):>4} {verdict.get('confidence', 0):5.2f}  "
+            f"{_shorten(file, 34):34} {_shorten(msg.from_addr, 34):34} {_shorten(msg.subject, 50)}"
         )
+        click.secho(line, fg="red" if verdict.get("tier") == 1 else None)
+    model = daemon.classifier.model
+    click.echo(f"('?' after a label: needs review)   model: {model.version if model else 'none'}")
     for name, reason in daemon.totals.reasons.items():
         click.secho(f"quarantined {name}: {reason}", fg="yellow")
     click.echo(
