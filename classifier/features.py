@@ -33,6 +33,89 @@ _QUOTE_HEAD = re.compile(
 _QUOTED_LINE = re.compile(r"^\s*>.*$", re.MULTILINE)
 _RELAY_DOMAIN = re.compile(r"(^|\.)marketplace\.amazon\.")
 _SPACE = re.compile(r"\s+")
+# A shop's contact form relays a buyer's words from the shop's own mailer.
+_CONTACT_FORM = re.compile(
+    r"contact ?form|customer message|kontaktformular|kundennachricht|message client|"
+    r"formulaire de contact|formulario de contacto|mensaje de cliente|modulo di contatto|"
+    r"messaggio (dal|del|da un) cliente",
+    re.IGNORECASE,
+)
+PERSONAL_DOMAINS = frozenset(
+    [
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "yahoo.de",
+        "yahoo.es",
+        "yahoo.it",
+        "ymail.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "hotmail.de",
+        "hotmail.es",
+        "hotmail.it",
+        "outlook.com",
+        "outlook.fr",
+        "outlook.de",
+        "outlook.es",
+        "outlook.it",
+        "live.com",
+        "live.co.uk",
+        "live.fr",
+        "live.de",
+        "live.it",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "aol.de",
+        "proton.me",
+        "protonmail.com",
+        "gmx.de",
+        "gmx.net",
+        "gmx.at",
+        "gmx.ch",
+        "gmx.fr",
+        "web.de",
+        "t-online.de",
+        "freenet.de",
+        "posteo.de",
+        "mailbox.org",
+        "bluewin.ch",
+        "orange.fr",
+        "wanadoo.fr",
+        "free.fr",
+        "sfr.fr",
+        "laposte.net",
+        "neuf.fr",
+        "skynet.be",
+        "telenet.be",
+        "videotron.ca",
+        "libero.it",
+        "virgilio.it",
+        "alice.it",
+        "tin.it",
+        "tiscali.it",
+        "email.it",
+        "fastwebnet.it",
+        "telefonica.net",
+        "movistar.es",
+        "terra.es",
+        "btinternet.com",
+        "sky.com",
+        "virginmedia.com",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "shaw.ca",
+        "rogers.com",
+        "bigpond.com",
+    ]
+)
 _DIGIT = re.compile(r"\d")
 _LINK = re.compile(r"https?://", re.IGNORECASE)
 _ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
@@ -106,10 +189,18 @@ def fields_of(message: Message) -> Fields:
     if _RELAY_DOMAIN.search(message.from_addr.partition("@")[2]):
         # The marketplace's subject and frame are the same for a thank-you and a threat.
         subject, body = "", own
-    meta = (
-        f"{meta_tokens(message)} {_content_tokens(text)} {cue_tokens(message.subject + ' ' + own)}"
-    )
+    cues = cue_tokens(message.subject + " " + own).split()
+    buyer = _is_person(message.from_addr) or _CONTACT_FORM.search(message.subject)
+    kind = "buyer" if buyer else "company"
+    cues += [f"{kind}_{cue}" for cue in cues]
+    meta = f"{meta_tokens(message)} {_content_tokens(text)} from_{kind} {' '.join(cues)}"
     return Fields(_digits(subject), _digits(body), _digits(own), meta)
+
+
+def _is_person(address: str) -> bool:
+    """A buyer writing: relayed by a marketplace or from a personal mailbox provider."""
+    domain = address.partition("@")[2]
+    return bool(_RELAY_DOMAIN.search(domain)) or domain in PERSONAL_DOMAINS
 
 
 def _digits(text: str) -> str:

@@ -44,8 +44,8 @@ def build_features() -> FeatureUnion:
     return FeatureUnion(
         [
             ("subject", _branch(("subject",), _words(20_000))),
-            ("body", _branch(("body",), _words(60_000, min_df=2))),
-            ("own", _branch(("own",), _words(40_000))),
+            ("body", _branch(("body",), _words(40_000, min_df=2))),
+            ("own", _branch(("own",), _words(30_000))),
             (
                 "chars",
                 _branch(
@@ -56,7 +56,7 @@ def build_features() -> FeatureUnion:
                         strip_accents="ascii",
                         sublinear_tf=True,
                         min_df=2,
-                        max_features=80_000,
+                        max_features=50_000,
                         dtype=numpy.float32,
                     ),
                 ),
