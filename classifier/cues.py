@@ -95,6 +95,40 @@ _CUES = {
         r"nessun (reclamo|contestazione)|niente (reclamo|contestazione)|scusa|scuse"
     ),
     "thanks": r"thank|merci|danke|vielen dank|gracias|grazie",
+    "address_change": (
+        r"(change|correct|update|wrong) (the |my )?(delivery |shipping )?address|"
+        r"(changer|modifier|corriger) (l'|mon )?adresse|erreur (d'|dans l')adresse|"
+        r"(adresse|anschrift|lieferadresse) (andern|korrigieren|falsch)|"
+        r"(cambiar|corregir) (la )?direccion|direccion (equivocada|incorrecta)|"
+        r"(cambiare|correggere|modificare) (l')?indirizzo|indirizzo sbagliato|numero civico"
+    ),
+    "invoice_request": (
+        r"invoice|vat (number|receipt)|facture|rechnung|factura|fattura|cfdi|ricevuta fiscale"
+    ),
+    "exchange_or_return": (
+        r"exchange|swap (it|them) for|return (it|them|the)|send (it|them) back|changed my mind|"
+        r"too (big|small|large|tight)|echange|echanger|renvoyer|retourner|trop (grand|petit)|"
+        r"umtausch|umtauschen|zurucksenden|zuruckschicken|widerruf|zu (gross|klein|eng)|"
+        r"cambio de talla|cambiar(lo|la)? por|devolver(lo|la)?|desistimiento|"
+        r"(me )?queda (grande|pequen|justo)|"
+        r"cambio taglia|rendere|restituire|recesso|(mi )?sta (stretto|largo|grande|piccolo)"
+    ),
+    "cancel_order": (
+        r"cancel (my|the|one|this) order|(annuler|annulez) (ma|la) commande|"
+        r"(bestellung )?stornieren|(cancelar|anular) (el|mi|uno de los) pedido|"
+        r"annullare (l')?ordine"
+    ),
+    "shipping_question": (
+        r"when will (it|my order) (ship|be sent|arrive)|has it (shipped|been sent)|"
+        r"quand (sera|va) .{0,30}(expedie|envoye)|wann (wird|kommt|versendet)|"
+        r"cuando (se envia|llega|sale)|quando (verra|arriva|spedite)"
+    ),
+    "item_fine": (
+        r"(item|product|it) (is|was|looks) (fine|perfect|ok|intact)|"
+        r"but the .{0,30} (is|was) fine|(produit|article) (est )?(intact|nickel|parfait)|"
+        r"ware (ist )?(ok|in ordnung|heil|unversehrt)|producto (esta )?(bien|perfecto|intacto)|"
+        r"prodotto (e )?(integro|perfetto|a posto)"
+    ),
     "presale_question": (
         r"do you (have|sell|ship)|is (it|this) available|before (i )?(buy|order)|"
         r"avez-vous|est-ce (que|qu'il)|gibt es (die|den|das)|habt ihr|haben sie (die|den|das)|"
@@ -106,7 +140,7 @@ _CUES = {
 _COMPILED = {name: re.compile(rf"(?<![a-z])(?:{pattern})") for name, pattern in _CUES.items()}
 _PUNCTUATION_ANGER = re.compile(r"!!|\?\?")
 _SHOUT = re.compile(r"\b[A-ZÄÖÜÉÈÀ]{4,}\b")
-MAX_CUE_CHARS = 1500  # the newest words say it early; long tails only cost time
+MAX_CUE_CHARS = 1000  # the newest words say it early; long tails only cost time
 
 
 def fold(text: str) -> str:

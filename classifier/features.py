@@ -16,7 +16,7 @@ from daemon.message import Message
 
 MAX_BODY_CHARS = 4000
 """Notices say what they are near the top; legal footers and quoted history add noise and time."""
-MAX_OWN_CHARS = 1500
+MAX_OWN_CHARS = 800
 """The newest words feed the costly character n-grams: a buyer says it in far fewer."""
 
 # A marketplace frame line: "------------- Message: -------------", "----- Nachricht -----", ...

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 HELDOUT_SHARE = 4  # one group in four
 RECALL_TARGET = 0.99
-THRESHOLDS = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2)
+THRESHOLDS = tuple(round(0.5 - 0.025 * i, 3) for i in range(15))  # 0.5 down to 0.15
 
 
 def is_heldout(sample: Sample) -> bool:
@@ -47,14 +47,28 @@ def _folds(samples: list[Sample], n_splits: int, seed: int = 0) -> list:
 
 
 def fit(samples: list[Sample]):
-    """Fit the recipe on *samples* (calibrated on grouped folds of the same samples)."""
-    model = build_model(_folds(samples, 3))
+    """Fit the recipe on *samples*, each weighted (a user's corrections count more)."""
+    model = build_model()
     model.fit(
         [fields_of(s.message) for s in samples],
         [s.label for s in samples],
         classify__sample_weight=[s.weight for s in samples],
     )
     return model
+
+
+def calibration_error(truth: list[str], probs: list[dict], bins: int = 10) -> float:
+    """Expected calibration error of the top label: how far 'confidence 0.8' is from 80%."""
+    total, error = len(truth), 0.0
+    rows = [(max(p.values()), max(p, key=p.get) == t) for t, p in zip(truth, probs, strict=True)]
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        members = [(c, ok) for c, ok in rows if low < c <= high or (b == 0 and c == 0)]
+        if members:
+            confidence = sum(c for c, _ in members) / len(members)
+            accuracy = sum(ok for _, ok in members) / len(members)
+            error += len(members) / total * abs(confidence - accuracy)
+    return round(error, 4)
 
 
 def _probabilities(model, samples: list[Sample]) -> list[dict]:
@@ -116,6 +130,7 @@ def train(samples: list[Sample], rules: RuleSet, progress: Callable | None = Non
     truth, probs = cross_validate(training, progress)
     threshold = choose_threshold(truth, probs) if truth else DEFAULT_TIER1_THRESHOLD
     cv = score(truth, [_label_at(p, threshold) for p in probs])
+    cv["expected_calibration_error"] = calibration_error(truth, probs) if truth else None
     model = fit(training)
     card = {
         "labels": list(LABELS),

@@ -108,10 +108,21 @@ def _forced(outcome: RuleOutcome, model: str) -> Verdict:
 
 def _top_features(model: LoadedModel, class_index: int, row) -> list[str]:
     """The features that pushed this label most (coefficient times value), named for people."""
-    estimator = model.pipeline.named_steps["classify"].calibrated_classifiers_[0].estimator
+    estimator = _linear(model.pipeline.named_steps["classify"])
+    if estimator is None:
+        return []
     coef = estimator.coef_[class_index] if estimator.coef_.shape[0] > 1 else estimator.coef_[0]
     row = row.tocsr()
     contributions = row.data * coef[row.indices]
     order = numpy.argsort(contributions)[::-1][:REASONS_SHOWN]
     names = model.feature_names()
     return [f"{names[row.indices[i]].replace('__', ':', 1)}" for i in order if contributions[i] > 0]
+
+
+def _linear(estimator):
+    """The linear model whose weights explain a decision (models trained before 2026-11-22
+    wrapped it in a CalibratedClassifierCV); None if there is none to read."""
+    if hasattr(estimator, "coef_"):
+        return estimator
+    calibrated = getattr(estimator, "calibrated_classifiers_", None)
+    return calibrated[0].estimator if calibrated else None

@@ -36,7 +36,7 @@ def test_the_hard_negative_set_is_independent_and_varied():
 BAR_NOT_MET = pytest.mark.xfail(
     strict=True,
     reason="issue 3's quality bar is not met yet (see the model card: held-out tier-1 precision "
-    "0.80, 20 of 24 hard negatives routine); strict, so the day it passes this marker must go",
+    "0.90, 22 of 24 hard negatives routine); strict, so the day it passes this marker must go",
 )
 
 
@@ -67,19 +67,19 @@ def test_evaluate_reproduces_the_held_out_scores_of_the_model_card(evaluation):
 
 
 def test_most_hard_negatives_stay_routine_today(shipped):
-    """A floor under today's figure (20 of 24), so a retrained model cannot quietly regress."""
+    """A floor under today's figure (22 of 24), so a retrained model cannot quietly regress."""
     files = sorted(str(f) for f in HARD_NEGATIVES.glob("*.eml"))
     result = claimwatch("classify", "--json", "--config", str(shipped), *files)
     verdicts = [json.loads(line) for line in result.stdout.splitlines()]
-    assert sum(v["label"] == "routine" for v in verdicts) >= 20
+    assert sum(v["label"] == "routine" for v in verdicts) >= 22
 
 
 def test_held_out_recall_and_precision_floor_today(evaluation):
-    """Floors under today's held-out figures (recall 1.0, precision 0.80, macro-F1 0.87)."""
+    """Floors under today's held-out figures (recall 1.0, precision 0.90, macro-F1 0.94)."""
     held = evaluation["heldout"]
     assert held["tier1_recall"] >= 0.99
-    assert held["tier1_precision"] >= 0.78
-    assert held["macro_f1"] >= 0.85
+    assert held["tier1_precision"] >= 0.89
+    assert held["macro_f1"] >= 0.93
 
 
 @BAR_NOT_MET
