@@ -349,6 +349,17 @@ GLOBAL_OPTIONS: dict[str, Option] = {
     ),
 }
 
+def _override(key: str, parse: Callable[[Any], Any], example: Any) -> Option:
+    """An account key that defaults to the global key of the same name."""
+    return Option(
+        parse,
+        f"Overrides the global {key} for this account.",
+        default=lambda _, top: top[key],
+        shown_default=f"the global {key}",
+        example=example,
+    )
+
+
 ACCOUNT_OPTIONS: dict[str, Option] = {
     "name": Option(
         _name,
@@ -411,20 +422,8 @@ ACCOUNT_OPTIONS: dict[str, Option] = {
         example="/path/to/ca.pem",
         check=_readable_file,
     ),
-    "idle": Option(
-        _boolean,
-        "Overrides the global idle for this account.",
-        default=lambda _, top: top["idle"],
-        shown_default="the global idle",
-        example=True,
-    ),
-    "poll_interval": Option(
-        _seconds,
-        "Overrides the global poll_interval for this account.",
-        default=lambda _, top: top["poll_interval"],
-        shown_default="the global poll_interval",
-        example=60,
-    ),
+    "idle": _override("idle", _boolean, example=True),
+    "poll_interval": _override("poll_interval", _seconds, example=60),
 }
 
 GLOBAL_RULES = (("backoff_max", _backoff_ordered),)
