@@ -36,7 +36,7 @@ def test_the_hard_negative_set_is_independent_and_varied():
 BAR_NOT_MET = pytest.mark.xfail(
     strict=True,
     reason="issue 3's quality bar is not met yet (see the model card: held-out tier-1 precision "
-    "0.90, 22 of 24 hard negatives routine); strict, so the day it passes this marker must go",
+    "0.91, 22 of 24 hard negatives routine); strict, so the day it passes this marker must go",
 )
 
 
@@ -75,11 +75,11 @@ def test_most_hard_negatives_stay_routine_today(shipped):
 
 
 def test_held_out_recall_and_precision_floor_today(evaluation):
-    """Floors under today's held-out figures (recall 1.0, precision 0.90, macro-F1 0.94)."""
+    """Floors under today's held-out figures (recall 1.0, precision 0.91, macro-F1 0.95)."""
     held = evaluation["heldout"]
     assert held["tier1_recall"] >= 0.99
-    assert held["tier1_precision"] >= 0.89
-    assert held["macro_f1"] >= 0.93
+    assert held["tier1_precision"] >= 0.90
+    assert held["macro_f1"] >= 0.94
 
 
 @BAR_NOT_MET
@@ -88,4 +88,4 @@ def test_held_out_scores_meet_the_bar(evaluation):
     print(json.dumps({k: held[k] for k in ("tier1_recall", "tier1_precision", "macro_f1")}))
     assert held["tier1_recall"] >= 0.99
     assert held["tier1_precision"] >= 0.95
-    assert held["macro_f1"] >= 0.93
+    assert held["macro_f1"] >= 0.94
