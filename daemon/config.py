@@ -349,6 +349,7 @@ GLOBAL_OPTIONS: dict[str, Option] = {
     ),
 }
 
+
 def _override(key: str, parse: Callable[[Any], Any], example: Any) -> Option:
     """An account key that defaults to the global key of the same name."""
     return Option(
