@@ -69,8 +69,9 @@ class Classifier:
         )
         probabilities = model.pipeline.named_steps["classify"].predict_proba(features)
         classes = list(model.pipeline.classes_)
+        rows = features.tocsr()  # rows read straight from the CSR arrays: slicing is costly
         return [
-            self._decide(model, classes, probabilities[i], features[i], outcomes[i])
+            self._decide(model, classes, probabilities[i], _row(rows, i), outcomes[i])
             for i in range(len(messages))
         ]
 
@@ -106,17 +107,23 @@ def _forced(outcome: RuleOutcome, model: str) -> Verdict:
     return Verdict(label, tier_of(label), 1.0, False, (f"rule:{outcome.forced_by}",), model)
 
 
-def _top_features(model: LoadedModel, class_index: int, row) -> list[str]:
+def _row(matrix, i: int) -> tuple:
+    """(feature indices, values) of row *i* of a CSR matrix."""
+    start, end = matrix.indptr[i], matrix.indptr[i + 1]
+    return matrix.indices[start:end], matrix.data[start:end]
+
+
+def _top_features(model: LoadedModel, class_index: int, row: tuple) -> list[str]:
     """The features that pushed this label most (coefficient times value), named for people."""
     estimator = _linear(model.pipeline.named_steps["classify"])
     if estimator is None:
         return []
     coef = estimator.coef_[class_index] if estimator.coef_.shape[0] > 1 else estimator.coef_[0]
-    row = row.tocsr()
-    contributions = row.data * coef[row.indices]
+    indices, values = row
+    contributions = values * coef[indices]
     order = numpy.argsort(contributions)[::-1][:REASONS_SHOWN]
     names = model.feature_names()
-    return [f"{names[row.indices[i]].replace('__', ':', 1)}" for i in order if contributions[i] > 0]
+    return [f"{names[indices[i]].replace('__', ':', 1)}" for i in order if contributions[i] > 0]
 
 
 def _linear(estimator):
