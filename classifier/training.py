@@ -73,7 +73,11 @@ def calibration_error(truth: list[str], probs: list[dict], bins: int = 10) -> fl
 
 def _probabilities(model, samples: list[Sample]) -> list[dict]:
     probs = model.predict_proba([fields_of(s.message) for s in samples])
-    return [dict(zip(model.classes_, row.tolist(), strict=True)) for row in probs]
+    # A label the training data lacked has probability 0, not a missing key.
+    return [
+        dict.fromkeys(LABELS, 0.0) | dict(zip(model.classes_, row.tolist(), strict=True))
+        for row in probs
+    ]
 
 
 def _label_at(probs: dict, threshold: float) -> str:

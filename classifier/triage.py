@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy
 
 from classifier.features import fields_of
-from classifier.labels import ROUTINE, TIER1, tier_of
+from classifier.labels import LABELS, ROUTINE, TIER1, tier_of
 from classifier.model_io import LoadedModel
 from classifier.rules import RuleOutcome, RuleSet
 from daemon.message import Message
@@ -84,7 +84,7 @@ class Classifier:
     def _decide(self, model, classes, probs, row, outcome: RuleOutcome) -> Verdict:
         if outcome.forced:
             return _forced(outcome, model.version)
-        probs = dict(zip(classes, probs.tolist(), strict=True))
+        probs = dict.fromkeys(LABELS, 0.0) | dict(zip(classes, probs.tolist(), strict=True))
         for label in outcome.vetoed:
             probs[label] = 0.0
         total = sum(probs.values()) or 1.0
@@ -93,7 +93,7 @@ class Classifier:
         threshold = model.card.get("tier1_threshold", DEFAULT_TIER1_THRESHOLD)
         label = max(TIER1, key=probs.__getitem__) if tier1 >= threshold else ROUTINE
         review = label == ROUTINE and tier1 >= self.review_threshold
-        reasons = _top_features(model, classes.index(label), row)
+        reasons = _top_features(model, classes.index(label), row) if label in classes else []
         reasons += [f"vetoed {k} by rule {v}" for k, v in outcome.vetoed.items()]
         if review:
             reasons.append(f"needs review: tier-1 probability {tier1:.2f}")

@@ -222,3 +222,30 @@ def test_the_shipped_rules_load():
         "amazon-a-to-z-sender",
         "amazon-chargeback-sender",
     }
+
+
+def test_train_keeps_the_current_model_when_the_new_one_scores_worse(trained, tmp_path):
+    """A corpus whose training groups are mislabelled yields a worse model on the (correctly
+    labelled) held-out groups: train must keep the model in place unless --force."""
+    from classifier.corpus import Sample, group_of
+    from classifier.training import is_heldout
+
+    root, config, _ = trained
+    model = root / "data" / "model" / "model.joblib"
+    before = model.read_bytes()
+    corpus = build_mini_corpus(tmp_path / "mislabelled")
+    rotate = {
+        "a_to_z": "routine",
+        "chargeback": "at_risk",
+        "at_risk": "routine",
+        "routine": "at_risk",
+    }
+    for path in list(corpus.glob("*/*.eml")):
+        sample = Sample(path, path.parent.name, group_of(path), message=None)
+        if not is_heldout(sample):
+            target = corpus / rotate[path.parent.name] / path.name
+            path.rename(target)
+    worse = claimwatch("train", "--config", str(config), "--data", str(corpus))
+    assert worse.returncode == 0, worse.stderr
+    assert "kept the current model; use --force to install it anyway" in worse.stdout
+    assert model.read_bytes() == before
