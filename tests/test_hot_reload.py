@@ -72,3 +72,27 @@ def test_the_daemon_swaps_models_and_keeps_the_old_one_when_the_new_file_is_corr
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err.decode()
     assert b"model reload failed, keeping the model in service" in err
+
+
+def test_a_corrupt_model_at_start_leaves_the_daemon_on_rules_only_and_status_says_so(tmp_path):
+    data = tmp_path / "data"
+    (data / "model").mkdir(parents=True)
+    (data / "model" / MODEL_FILE).write_bytes(b"corrupt")
+    (data / "model" / CARD_FILE).write_text("{}")
+    (data / "inbox").mkdir()
+    for sample in ("03-a-to-z-claim-fr.eml", QUESTION):
+        shutil.copy(SAMPLES / sample, data / "inbox" / sample)
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{data}"\n')
+    result = claimwatch("run", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "classifying with the rules only" in result.stderr
+    by_subject = {v["from"]: v for v in verdicts(data)}
+    claim = by_subject["atoz-guarantee-no-reply@amazon.fr"]
+    assert claim["label"] == "a_to_z" and claim["reasons"] == ["rule:amazon-a-to-z-sender"]
+    question = next(v for sender, v in by_subject.items() if sender != claim["from"])
+    assert question["label"] == "routine" and question["needs_review"] is True
+    assert question["model"] == "rules-only"
+    status = json.loads(claimwatch("status", "--json", "--config", str(config)).stdout)
+    assert status["model"]["mode"] == "rules-only"
+    assert "does not match its card" in status["model"]["error"]
