@@ -20,6 +20,7 @@ from daemon.atomic import make_private_dir, write_atomic
 from daemon.config import Config
 from daemon.errors import ClaimwatchError, ModelError, ParseError
 from daemon.message import parse_message
+from evidence_store.extraction import extract
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,17 @@ def classify_files(config: Config, files: Iterable[Path]) -> list[dict]:
         except (OSError, ParseError) as e:
             results.append({"file": str(file), "error": str(e)})
             continue
-        results.append({"file": str(file)} | classifier.classify(message).as_dict())
+        results.append(
+            {"file": str(file)} | classifier.classify(message).as_dict() | evidence(message)
+        )
     return results
+
+
+def evidence(message) -> dict:
+    """What ``classify --json`` reports of a message's evidence (DESIGN.md's contract)."""
+    found = extract(message).as_dict()
+    found["claim_reason"] = found.pop("reason")
+    return found
 
 
 def format_verdict(result: dict) -> str:
@@ -55,10 +65,20 @@ def format_verdict(result: dict) -> str:
         return f"{result['file']}: error: {result['error']}"
     review = " NEEDS REVIEW" if result["needs_review"] else ""
     reasons = "; ".join(result["reasons"][:3])
-    return (
+    lines = [
         f"{result['file']}: {result['label']} (tier {result['tier']}, confidence "
-        f"{result['confidence']:.2f}){review}\n    reasons: {reasons}"
-    )
+        f"{result['confidence']:.2f}){review}",
+        f"    reasons: {reasons}",
+    ]
+    orders = result["order_ids"] + result["shop_orders"] + result["payment_refs"]
+    if orders:
+        lines.append(f"    orders: {', '.join(orders)}")
+    if result["tracking"]:
+        lines.append(
+            "    tracking: "
+            + ", ".join(f"{t['carrier']} {t['number']}" for t in result["tracking"])
+        )
+    return "\n".join(lines)
 
 
 def training_samples(config: Config, data: list[Path]) -> list[Sample]:

@@ -249,3 +249,15 @@ def test_train_keeps_the_current_model_when_the_new_one_scores_worse(trained, tm
     assert worse.returncode == 0, worse.stderr
     assert "kept the current model; use --force to install it anyway" in worse.stdout
     assert model.read_bytes() == before
+
+
+def test_classify_json_reports_order_ids_and_validated_tracking(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n')
+    result = claimwatch(
+        "classify", "--json", "--config", str(config), str(SAMPLES / "01-shipping-es.eml")
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["order_ids"] == ["171-4455667-8899001"]
+    assert found["tracking"] == [{"carrier": "ups", "number": "1Z999AA10123456784"}]
