@@ -20,7 +20,7 @@ from daemon.atomic import make_private_dir, write_atomic
 from daemon.config import Config
 from daemon.errors import ClaimwatchError, ModelError, ParseError
 from daemon.message import parse_message
-from evidence_store.extraction import extract
+from daemon.triage import evidence_of
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,9 @@ def classify_files(config: Config, files: Iterable[Path]) -> list[dict]:
             results.append({"file": str(file), "error": str(e)})
             continue
         results.append(
-            {"file": str(file)} | classifier.classify(message).as_dict() | evidence(message)
+            {"file": str(file)} | classifier.classify(message).as_dict() | evidence_of(message)
         )
     return results
-
-
-def evidence(message) -> dict:
-    """What ``classify --json`` reports of a message's evidence (DESIGN.md's contract)."""
-    found = extract(message).as_dict()
-    found["claim_reason"] = found.pop("reason")
-    return found
 
 
 def format_verdict(result: dict) -> str:

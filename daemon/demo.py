@@ -55,14 +55,15 @@ def run_demo(data_dir: Path | None = None) -> None:
         f"claimwatch demo: {count} sample messages dropped into {config.drop_folder}", bold=True
     )
     verdicts = _verdicts(daemon.verdicts.path)
-    click.echo(f"{'label':11} {'tier':>4} {'conf':>5}  {'file':34} {'from':34} subject")
+    click.echo(f"{'label':11} {'tier':>4} {'conf':>5}  {'file':34} {'order':19} subject")
     for name, record, msg in seen:
         file = record.get("origin", {}).get("filename", "")
         verdict = verdicts.get(name, {})
         label = verdict.get("label", "?") + ("?" if verdict.get("needs_review") else "")
+        orders = verdict.get("order_ids", []) + verdict.get("shop_orders", [])
         line = (
             f"{label:11} {verdict.get('tier', '?'):>4} {verdict.get('confidence', 0):5.2f}  "
-            f"{_shorten(file, 34):34} {_shorten(msg.from_addr, 34):34} {_shorten(msg.subject, 50)}"
+            f"{_shorten(file, 34):34} {(orders or ['-'])[0]:19} {_shorten(msg.subject, 50)}"
         )
         click.secho(line, fg="red" if verdict.get("tier") == 1 else None)
     model = daemon.classifier.model

@@ -23,6 +23,7 @@ from daemon.config import Config
 from daemon.errors import ModelError
 from daemon.message import Message
 from daemon.state import Status, now_iso
+from evidence_store.extraction import extract
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +62,18 @@ class VerdictLog:
         self._lock = threading.Lock()
 
     def append(self, name: str, record: dict, message: Message, verdict) -> None:
-        line = {
-            "spool_file": name,
-            "message_id": message.message_id,
-            "subject": message.subject[:200],
-            "from": message.from_addr,
-            "origin": record.get("origin"),
-            "at": now_iso(),
-        } | verdict.as_dict()
+        line = (
+            {
+                "spool_file": name,
+                "message_id": message.message_id,
+                "subject": message.subject[:200],
+                "from": message.from_addr,
+                "origin": record.get("origin"),
+                "at": now_iso(),
+            }
+            | verdict.as_dict()
+            | evidence_of(message)
+        )
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -76,6 +81,14 @@ class VerdictLog:
                 os.write(fd, data)
             finally:
                 os.close(fd)
+
+
+def evidence_of(message: Message) -> dict:
+    """Order ids, tracking, amounts, reason, decision: recorded beside the verdict, so a case
+    can later be built from the log without parsing the message again."""
+    found = extract(message).as_dict()
+    found["claim_reason"] = found.pop("reason")
+    return found
 
 
 class ClassifyHandler:

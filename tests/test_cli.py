@@ -56,7 +56,8 @@ def test_demo_runs_on_the_bundled_samples_without_any_config(tmp_path):
     result = claimwatch("demo", "--data-dir", str(tmp_path / "demo"), env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "03-a-to-z-claim-fr.eml" in out and "atoz-guarantee-no-reply@amazon.fr" in out
+    assert "03-a-to-z-claim-fr.eml" in out and "405-1234567-1234567" in out
+    assert any(line.startswith("a_to_z") and "03-a-to-z" in line for line in out.splitlines())
     assert "Réclamation au titre de la garantie A à Z" in out
     assert "quarantined" in out and "empty" in out
     assert len(list((tmp_path / "demo" / "inbox" / "done").iterdir())) == 9
