@@ -40,3 +40,7 @@ class ParseError(ClaimwatchError):
 
 class ModelError(ClaimwatchError):
     """The model file is missing, unsafe, corrupt or from another library version."""
+
+
+class MessageIndexError(ClaimwatchError):
+    """The message index cannot be opened: corrupt files, or another process holds it."""
