@@ -21,6 +21,7 @@ from daemon.processor import Handler, Processor, Tally
 from daemon.spool import Spool
 from daemon.state import Status, SyncState, now_iso
 from daemon.triage import ClassifyHandler, ModelWatcher, VerdictLog, build_classifier, model_status
+from evidence_store.index import MessageIndex
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class Daemon:
         self.status = Status(data_dir)
         self.classifier = build_classifier(config)
         self.verdicts = VerdictLog(data_dir)
-        classify = ClassifyHandler(self.classifier, self.verdicts)
+        self.index = MessageIndex(data_dir / "index")
+        classify = ClassifyHandler(self.classifier, self.verdicts, self.index)
         self.processor = Processor(data_dir, self.spool, [classify, *(handlers or [])])
         self.status.set("model", model_status(self.classifier))
         self.drop = DropFolder(config.drop_folder, self.spool)
@@ -56,6 +58,7 @@ class Daemon:
         failed = self.run_syncs()
         self.drop.scan(settled_only=False)
         self._drain()
+        self.index.close()
         return 1 if failed else 0
 
     def run_syncs(self) -> int:
@@ -90,6 +93,7 @@ class Daemon:
             self.work.clear()
         for thread in threads:
             thread.join(timeout=10)
+        self.index.close()
         log.info("claimwatch stopped")
         return 0
 

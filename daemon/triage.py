@@ -24,6 +24,7 @@ from daemon.errors import ModelError
 from daemon.message import Message
 from daemon.state import Status, now_iso
 from evidence_store.extraction import extract
+from evidence_store.index import MessageIndex
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,17 @@ class VerdictLog:
         self.path = make_private_dir(data_dir / "state") / "verdicts.jsonl"
         self._lock = threading.Lock()
 
-    def append(self, name: str, record: dict, message: Message, verdict) -> None:
+    def append(self, name: str, record: dict, message: Message, verdict) -> dict:
+        """Record one verdict; returns the line, which is also the message's index entry."""
         line = (
             {
                 "spool_file": name,
                 "message_id": message.message_id,
+                "in_reply_to": message.in_reply_to,
+                "references": list(message.references),
                 "subject": message.subject[:200],
                 "from": message.from_addr,
+                "date": message.date.isoformat() if message.date else None,
                 "origin": record.get("origin"),
                 "at": now_iso(),
             }
@@ -81,6 +86,7 @@ class VerdictLog:
                 os.write(fd, data)
             finally:
                 os.close(fd)
+        return line
 
 
 def evidence_of(message: Message) -> dict:
@@ -96,8 +102,10 @@ class ClassifyHandler:
 
     __name__ = "classifier"
 
-    def __init__(self, classifier: Classifier, verdicts: VerdictLog):
-        self.classifier, self.verdicts = classifier, verdicts
+    def __init__(
+        self, classifier: Classifier, verdicts: VerdictLog, index: MessageIndex | None = None
+    ):
+        self.classifier, self.verdicts, self.index = classifier, verdicts, index
         self._prepared: dict[int, Verdict] = {}
 
     def prepare(self, messages: list[Message]) -> None:
@@ -107,7 +115,9 @@ class ClassifyHandler:
 
     def __call__(self, name: str, record: dict, message: Message) -> None:
         verdict = self._prepared.pop(id(message), None) or self.classifier.classify(message)
-        self.verdicts.append(name, record, message, verdict)
+        entry = self.verdicts.append(name, record, message, verdict)
+        if self.index is not None:
+            self.index.add(entry)  # by order id and thread, for the cases to come
         if verdict.tier == 1 or verdict.needs_review:
             flag = " (needs review)" if verdict.needs_review else ""
             log.info(

@@ -284,3 +284,25 @@ def test_sigkill_at_random_points_loses_nothing_that_was_reported(tmp_path):
                 n = index.get(spool_file)["n"]
                 assert spool_file == f"new/{n:06d}.eml"
                 assert [e["n"] for e in index.by_order(f"order-{n % 7}")].count(n) == 1
+
+
+def test_the_daemon_indexes_every_processed_message_once(tmp_path):
+    import shutil
+
+    from tests.support import claimwatch
+
+    samples = Path(__file__).resolve().parents[1] / "daemon" / "samples"
+    data = tmp_path / "data"
+    (data / "inbox").mkdir(parents=True)
+    for sample in samples.glob("0[1-8]*.eml"):
+        shutil.copy(sample, data / "inbox" / sample.name)
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{data}"\n')
+    assert claimwatch("run", "--once", "--config", str(config)).returncode == 0
+    assert claimwatch("run", "--once", "--config", str(config)).returncode == 0
+    with MessageIndex(data / "index") as index:
+        assert len(index) == 8
+        (claim,) = index.by_order("405-1234567-1234567")
+        assert claim["label"] == "a_to_z" and claim["from"] == "atoz-guarantee-no-reply@amazon.fr"
+        (shipping,) = index.by_order("171-4455667-8899001")
+        assert shipping["tracking"] == [{"carrier": "ups", "number": "1Z999AA10123456784"}]
