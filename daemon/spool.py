@@ -197,10 +197,7 @@ class Spool:
 
     def read(self, name: str) -> bytes:
         """The raw bytes of a spooled message, wherever it is (new/ or cur/)."""
-        path = self.root / "new" / name
-        if not path.exists():
-            path = self.root / "cur" / f"{name}:2,S"
-        return path.read_bytes()
+        return self.path(name).read_bytes()
 
     def path(self, name: str) -> Path:
         """Where a spooled message lies now."""

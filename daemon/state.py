@@ -5,7 +5,6 @@ complete version. The sync position is only advanced after the spool has the mes
 what makes "marked done only after the raw bytes are on disk" true.
 """
 
-import copy
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,8 +76,3 @@ class Status:
         with self._lock:
             self._data[key] = value
             write_json_atomic(self.path, self._data)
-
-    def snapshot(self) -> dict:
-        """A copy safe to read while sources keep writing."""
-        with self._lock:
-            return copy.deepcopy(self._data)
