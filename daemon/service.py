@@ -10,7 +10,6 @@ import logging
 import os
 import signal
 import threading
-from pathlib import Path
 
 from daemon.atomic import make_private_dir
 from daemon.config import Config
@@ -112,15 +111,6 @@ class Daemon:
         self.totals.reasons.update(tally.reasons)
         if tally.processed or tally.quarantined:
             log.info("processed %d message(s), quarantined %d", tally.processed, tally.quarantined)
-        self.status.set(
-            "queue",
-            {
-                "pending": len(self.spool.pending()),
-                "spooled": self.spool.count(),
-                "quarantined": _count(self.processor.quarantine_dir, "*.json"),
-                "updated": now_iso(),
-            },
-        )
 
     def _install_signal_handlers(self) -> None:
         def request_stop(signum, _frame):
@@ -130,7 +120,3 @@ class Daemon:
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-
-
-def _count(folder: Path, pattern: str) -> int:
-    return sum(1 for _ in folder.glob(pattern))

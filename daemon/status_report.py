@@ -8,6 +8,7 @@ from pathlib import Path
 
 from daemon.atomic import read_json
 from daemon.config import Config
+from daemon.drop_folder import is_candidate
 
 
 def gather_status(config: Config) -> dict:
@@ -32,21 +33,19 @@ def gather_status(config: Config) -> dict:
         "config": str(config.path) if config.path else None,
         "data_dir": str(config.data_dir),
         "accounts": accounts,
-        "queue": _queue(config.data_dir),
+        "queue": _queue(config.data_dir, config.drop_folder),
         "daemon": saved.get("daemon"),
         "model": saved.get("model"),
     }
 
 
-def _queue(data_dir: Path) -> dict:
+def _queue(data_dir: Path, drop_folder: Path) -> dict:
     """Counted from the disk, not from the status file, so it is right even after a crash."""
     return {
         "pending": _entries(data_dir / "spool" / "new"),
         "processed": _entries(data_dir / "spool" / "cur"),
         "quarantined": sum(1 for n in _names(data_dir / "quarantine") if n.endswith(".json")),
-        "drop_folder_waiting": sum(
-            1 for n in _names(data_dir / "inbox") if n.lower().endswith(".eml")
-        ),
+        "drop_folder_waiting": sum(1 for n in _names(drop_folder) if is_candidate(Path(n))),
     }
 
 
