@@ -15,31 +15,18 @@ from classifier.labels import LABELS, check_label
 from classifier.model_io import active_model_dir, load_model, save_model
 from classifier.rules import load_rules
 from classifier.training import better_or_equal, evaluate_system, is_heldout, train
-from classifier.triage import Classifier
 from daemon.atomic import make_private_dir, write_atomic
 from daemon.config import Config
 from daemon.errors import ClaimwatchError, ModelError, ParseError
 from daemon.message import parse_message
-from daemon.triage import evidence_of
+from daemon.triage import build_classifier, evidence_of
 
 log = logging.getLogger(__name__)
 
 
-def load_classifier(config: Config) -> Classifier:
-    """The classifier a command uses; without a usable model it says so and uses the rules."""
-    rules = load_rules(config.rules_file)
-    try:
-        return Classifier(
-            load_model(active_model_dir(config.data_dir)), rules, config.review_threshold
-        )
-    except ModelError as e:
-        log.warning("%s; using the rules only", e)
-        return Classifier(None, rules, config.review_threshold, model_error=str(e))
-
-
 def classify_files(config: Config, files: Iterable[Path]) -> list[dict]:
     """One result per file; a file that cannot be read or parsed gets an ``error`` instead."""
-    classifier = load_classifier(config)
+    classifier = build_classifier(config)
     results = []
     for file in files:
         try:
@@ -129,7 +116,7 @@ def _previous_score(config: Config, out: Path, rules, heldout: list[Sample]) -> 
 
 def run_evaluation(config: Config, data: Path) -> dict:
     """Score the current model and rules on a labeled directory (and its held-out groups)."""
-    classifier = load_classifier(config)
+    classifier = build_classifier(config)
     samples = load_corpus(data)
     verdicts = classifier.classify_many([s.message for s in samples])
     truth = [s.label for s in samples]
