@@ -9,7 +9,8 @@ marketplace frame removed), lower-cased and without accents.
 """
 
 import re
-import unicodedata
+
+from daemon.text import fold
 
 _CUES = {
     "not_received": (
@@ -141,12 +142,6 @@ _COMPILED = {name: re.compile(rf"(?<![a-z])(?:{pattern})") for name, pattern in 
 _PUNCTUATION_ANGER = re.compile(r"!!|\?\?")
 _SHOUT = re.compile(r"\b[A-ZÄÖÜÉÈÀ]{4,}\b")
 MAX_CUE_CHARS = 1000  # the newest words say it early; long tails only cost time
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, so one pattern serves 'reçu', 'recu', 'beschädigt', ..."""
-    text = unicodedata.normalize("NFKD", text.lower().replace("ß", "ss"))
-    return text.encode("ascii", "ignore").decode("ascii")
 
 
 def cue_tokens(text: str) -> str:

@@ -16,11 +16,12 @@ Example: ``find_tracking("UPS: 1Z 999 AA1 01 2345 6784")`` is ``[("ups", "1Z999A
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 
 from tracking_numbers import DEFINITIONS
 from tracking_numbers.definition import TrackingNumberDefinition
+
+from daemon.text import fold
 
 MIN_CHARS = 8
 MAX_CHARS = 40
@@ -121,13 +122,3 @@ def _trusted(text: str, start: int, number: str, *, single_group: bool) -> bool:
         return False
     before = fold(text[max(0, start - CUE_WINDOW) : start])
     return bool(_TRACKING_CUE.search(before)) and not _PHONE_CUE.search(before[-PHONE_WINDOW:])
-
-
-def fold(text: str) -> str:
-    """*text* lower-cased, accents removed, curly apostrophes straightened.
-
-    Keyword tables are then written once, in plain ASCII: ``fold("n’ai pas reçu")`` is
-    ``"n'ai pas recu"``.
-    """
-    decomposed = unicodedata.normalize("NFKD", text.replace("\u2019", "'"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()

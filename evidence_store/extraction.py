@@ -27,7 +27,8 @@ from typing import TypeVar
 from price_parser import Price
 
 from daemon.message import Message
-from evidence_store.carriers import find_tracking, fold
+from daemon.text import fold
+from evidence_store.carriers import find_tracking
 
 T = TypeVar("T")
 
