@@ -43,7 +43,7 @@ class Daemon:
         self.drop = DropFolder(config.drop_folder, self.spool)
         self.stop = threading.Event()
         self.work = threading.Event()
-        self.totals = Tally()
+        self.totals = Tally()  # what the last run_once processed (the demo prints it)
 
     def folder_syncs(self) -> list[FolderSync]:
         return [
@@ -56,7 +56,7 @@ class Daemon:
         """Sync every account, take the drop folder, process; 1 if any account failed."""
         failed = self.run_syncs()
         self.drop.scan(settled_only=False)
-        self._drain()
+        self.totals = self._drain()
         self.index.close()
         return 1 if failed else 0
 
@@ -104,13 +104,13 @@ class Daemon:
         thread.start()
         return thread
 
-    def _drain(self) -> None:
+    def _drain(self) -> Tally:
+        """One pass of the processing loop; the tally is kept only by ``run_once`` (a daemon
+        that runs for weeks must not accumulate one reason per quarantined message)."""
         tally = self.processor.drain(self.stop)
-        self.totals.processed += tally.processed
-        self.totals.quarantined += tally.quarantined
-        self.totals.reasons.update(tally.reasons)
         if tally.processed or tally.quarantined:
             log.info("processed %d message(s), quarantined %d", tally.processed, tally.quarantined)
+        return tally
 
     def _install_signal_handlers(self) -> None:
         def request_stop(signum, _frame):
