@@ -56,10 +56,12 @@ class Extracted:
     order_ids: tuple[str, ...]
     payment_refs: tuple[str, ...]
     shop_orders: tuple[str, ...]
+    claim_ids: tuple[str, ...]
     tracking: tuple[Tracking, ...]
     amounts: tuple[Amount, ...]
     reason: str | None
     decision: str | None
+    delivered: bool
 
     def as_dict(self) -> dict:
         """The JSON-ready form, as ``classify --json`` and ``case.json`` print it."""
@@ -67,10 +69,12 @@ class Extracted:
             "order_ids": list(self.order_ids),
             "payment_refs": list(self.payment_refs),
             "shop_orders": list(self.shop_orders),
+            "claim_ids": list(self.claim_ids),
             "tracking": [{"carrier": t.carrier, "number": t.number} for t in self.tracking],
             "amounts": [{"value": str(a.value), "currency": a.currency} for a in self.amounts],
             "reason": self.reason,
             "decision": self.decision,
+            "delivered": self.delivered,
         }
 
 
@@ -95,6 +99,30 @@ SHOP_ORDER = re.compile(
     rf"\s*:?\s*{_ID}"
     r"|(?<![\w&#])#(?P<bare>\d{3,10})(?![\w-])"
 )
+# A claim, case or dispute number, recognised only after its label (bare, it is any number): "Claim
+# ID: 4455667788", "réclamation n° R-20261", "Fall-ID 12345678", "ID de reclamación", "ID reclamo".
+CLAIM_ID = re.compile(
+    r"(?i:\b(?:fall|reklamations|streitfall|antrags)nummer"
+    r"|\b(?:claim|case|dispute|r[ée]clamation|litige|dossier|fall|streitfall|reklamation"
+    r"|antrag|reclamaci[óo]n|caso|disputa|reclamo|contestazione|pratica)"
+    r"(?:[ -]?(?:id|number|no\.|nr\.?|n[°º]|n\.[°º]|#|num[ée]ro|nummer|n[úu]mero|numero))?"
+    r"|\b(?:id|num[ée]ro|n[úu]mero|numero) (?:de (?:la |l[ae] )?|del |della |di )?"
+    r"(?:r[ée]clamation|litige|dossier|reclamaci[óo]n|caso|disputa|reclamo|contestazione|pratica)"
+    r")\s*[:#]?\s*(?P<id>[A-Za-z0-9][A-Za-z0-9_-]{3,40})(?![\w-])"
+)
+# A shipping notice saying the parcel arrived: the delivery date a "not received" claim needs.
+# Past tense only ("will be delivered" is a promise, not a proof); folded text.
+DELIVERED = re.compile(
+    r"\b(?:has been|was|been successfully|got) delivered\b|(?<!be )\bdelivered (?:on|to|at)\b"
+    r"|\ba (?:bien )?ete (?:livre|distribue)|\b(?:colis|commande) (?:a ete )?livree? le\b"
+    r"|\bwurde (?:erfolgreich )?(?:zugestellt|geliefert)|\bzugestellt am\b"
+    r"|\b(?:ha sido|fue) entregad[oa]|\bentregad[oa] el\b"
+    r"|\be stat[oa] consegnat[oa]|\bconsegnat[oa] il\b|\bconsegna effettuata"
+)
+_NOT_DELIVERED = re.compile(
+    r"\b(?:not|never|n't|pas|nicht|nie|no|non|nunca|mai)\W+(?:\w+\W+){0,3}$"
+)
+
 # A bare "#12345" after these words is a support case or claim, not a shop order.
 _NOT_AN_ORDER = re.compile(r"(case|ticket|claim|dispute|reclamation|dossier|fall|caso|reclamo)\W*$")
 
@@ -269,6 +297,17 @@ def _compile(table: dict[str, tuple[str, ...]]) -> dict[str, re.Pattern[str]]:
 
 REASONS = _compile(REASON_TABLE)
 DECISIONS = _compile(DECISION_TABLE)
+# A notice that opens a claim warns what happens without an answer ("may be granted to the buyer",
+# "pourra être accordée", "wird ... stattgegeben"): a sentence with one of these words states no
+# decision. Folded text.
+CONDITIONAL = re.compile(
+    r"\b(?:if|unless|may|might|could|would|otherwise|without|"
+    r"si|sans|pourra|pourrait|sinon|"
+    r"falls|wenn|ohne|kann|konnte|andernfalls|sonst|"
+    r"podra|podria|sin|de lo contrario|"
+    r"se non|qualora|senza|potra|potrebbe|altrimenti|in caso)\b"
+)
+_SENTENCE = re.compile(r"[^.!?\n]+")
 
 
 def extract(message: Message) -> Extracted:
@@ -282,10 +321,12 @@ def extract(message: Message) -> Extracted:
         order_ids=_unique(m.group() for m in AMAZON_ORDER.finditer(text)),
         payment_refs=_unique(m["ref"] or m["psp"] for m in PAYMENT_REF.finditer(text)),
         shop_orders=find_shop_orders(text),
+        claim_ids=find_claim_ids(text),
         tracking=_unique(Tracking(c, n) for c, n in find_tracking(_mask_non_tracking(text))),
         amounts=find_amounts(text),
         reason=first_label(REASONS, folded),
-        decision=first_label(DECISIONS, folded),
+        decision=find_decision(folded),
+        delivered=says_delivered(folded),
     )
 
 
@@ -311,6 +352,38 @@ def find_shop_orders(text: str) -> tuple[str, ...]:
             continue
         orders.append(f"#{ident}")
     return _unique(orders)
+
+
+def find_claim_ids(text: str) -> tuple[str, ...]:
+    """Claim, case and dispute numbers written after their label, holding at least 3 digits.
+
+    Order ids and payment references are left out: they already key the case.
+    """
+    ids = []
+    for match in CLAIM_ID.finditer(text):
+        ident = match["id"]
+        if sum(ch.isdigit() for ch in ident) < 3 or AMAZON_ORDER.fullmatch(ident):
+            continue
+        if PAYMENT_REF.fullmatch(ident):
+            continue
+        ids.append(ident)
+    return _unique(ids)
+
+
+def says_delivered(folded: str) -> bool:
+    """Whether folded text reports a delivery, not a non-delivery ("was not delivered")."""
+    return any(
+        not _NOT_DELIVERED.search(folded[max(0, m.start() - 30) : m.start()])
+        for m in DELIVERED.finditer(folded)
+    )
+
+
+def find_decision(folded: str) -> str | None:
+    """The decision a notice states, read only from sentences that state rather than warn."""
+    stated = " . ".join(
+        m.group() for m in _SENTENCE.finditer(folded) if not CONDITIONAL.search(m.group())
+    )
+    return first_label(DECISIONS, stated)
 
 
 def first_label(table: dict[str, re.Pattern[str]], folded: str) -> str | None:

@@ -311,8 +311,67 @@ def test_as_dict_is_json_ready():
         "order_ids": ["402-1234567-1234567"],
         "payment_refs": [],
         "shop_orders": [],
+        "claim_ids": [],
         "tracking": [{"carrier": "ups", "number": "1Z5R89390357567127"}],
         "amounts": [{"value": "89.90", "currency": "EUR"}],
         "reason": "damaged",
         "decision": None,
+        "delivered": False,
     }
+
+
+CLAIM_IDS = [
+    ("Claim ID: 4455667788", ("4455667788",)),
+    ("Your case #12345 has been updated", ("12345",)),
+    ("Numéro de réclamation : R-20261", ("R-20261",)),
+    ("Réclamation n° 88776655", ("88776655",)),
+    ("Fall-ID 12345678", ("12345678",)),
+    ("Reklamationsnummer: AZ-445566", ("AZ-445566",)),
+    ("ID de reclamación: 99887766", ("99887766",)),
+    ("ID reclamo 55443322", ("55443322",)),
+    ("Numero pratica: PR-2026-0042", ("PR-2026-0042",)),
+    # not claim ids: no label, no digits, or already an order id / payment reference
+    ("Ticket 4455667788", ()),
+    ("Claim ID: pending", ()),
+    ("Claim for order 123-1234567-1234567", ()),
+    ("Dispute ID dp_1NvXyzAbCdEfGhIj", ()),
+]
+
+
+@pytest.mark.parametrize(("sentence", "ids"), CLAIM_IDS)
+def test_claim_ids(sentence, ids):
+    assert extract(mail(sentence)).claim_ids == ids
+
+
+DELIVERIES = [
+    ("Your package was delivered on 3 November.", True),
+    ("Votre colis a été livré le 3 novembre.", True),
+    ("Ihr Paket wurde zugestellt.", True),
+    ("Su paquete ha sido entregado.", True),
+    ("Il pacco è stato consegnato.", True),
+    # promises and complaints are no proof of delivery
+    ("It will be delivered on Monday.", False),
+    ("My order was never delivered.", False),
+    ("Le colis n'a jamais été livré.", False),
+    ("Das Paket wurde nicht zugestellt.", False),
+    ("Il pacco non è stato consegnato.", False),
+]
+
+
+@pytest.mark.parametrize(("sentence", "delivered"), DELIVERIES)
+def test_delivery_confirmation(sentence, delivered):
+    assert extract(mail(sentence)).delivered is delivered
+
+
+WARNINGS = [  # what happens without an answer is no decision
+    "If you do not respond within 3 days, the claim may be granted to the buyer.",
+    "Sans réponse de votre part, la réclamation pourra être accordée à l'acheteur.",
+    "Wenn Sie nicht antworten, kann dem Antrag stattgegeben werden.",
+    "Si no responde, la reclamación podría ser concedida al comprador.",
+    "Se non rispondi entro 3 giorni, il reclamo potrebbe essere accolto.",
+]
+
+
+@pytest.mark.parametrize("sentence", WARNINGS)
+def test_a_warning_is_no_decision(sentence):
+    assert extract(mail(f"The buyer opened a claim. {sentence}")).decision == "open"
