@@ -71,6 +71,7 @@ class Config:
     log_level: str
     rules_file: Path
     review_threshold: float
+    attachment_max_bytes: int
     accounts: tuple[Account, ...]
 
 
@@ -346,6 +347,13 @@ GLOBAL_OPTIONS: dict[str, Option] = {
         "A message the model keeps as routine is flagged needs_review when its tier-1 "
         "probability reaches this value, so that a doubtful claim is never silently routine.",
         default=0.15,
+    ),
+    "attachment_max_bytes": Option(
+        _integer(1),
+        "Largest attachment copied into a case folder's attachments/, in bytes. A larger one "
+        "is listed in case.json as skipped and stays inside the original message in messages/.",
+        default=25 * 1024 * 1024,
+        shown_default="26_214_400 (25 MiB)",
     ),
 }
 

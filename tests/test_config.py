@@ -64,9 +64,9 @@ def load_error(tmp_path: Path, text: str) -> tuple[Path, str]:
 EXACT = [
     (
         "acounts = 1\n",
-        "unknown key 'acounts' (known keys: accounts, backoff_initial, backoff_max, "
-        "data_dir, drop_folder, fetch_batch, fetch_batch_bytes, idle, idle_refresh, log_level, "
-        "poll_interval, review_threshold, rules_file, socket_timeout)",
+        "unknown key 'acounts' (known keys: accounts, attachment_max_bytes, backoff_initial, "
+        "backoff_max, data_dir, drop_folder, fetch_batch, fetch_batch_bytes, idle, idle_refresh, "
+        "log_level, poll_interval, review_threshold, rules_file, socket_timeout)",
     ),
     (
         ACCOUNT + 'port = "abc"\n',
