@@ -44,3 +44,7 @@ class ModelError(ClaimwatchError):
 
 class MessageIndexError(ClaimwatchError):
     """The message index cannot be opened: corrupt files, or another process holds it."""
+
+
+class CaseError(ClaimwatchError):
+    """A case folder's case.json is missing or corrupt, or its export cannot be written."""
