@@ -13,6 +13,7 @@ import click
 from daemon.config import load_config
 from daemon.errors import ClaimwatchError
 from daemon.logs import setup_logging
+from evidence_store.summary import STATUSES
 
 CONFIG_HELP = (
     "configuration file (default: $CLAIMWATCH_CONFIG, then ~/.config/claimwatch/config.toml)"
@@ -149,3 +150,85 @@ def demo(config_path: Path | None, data_dir: Path | None) -> None:
 
     setup_logging("error")
     run_demo(data_dir)
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="a JSON list of case.json objects")
+@click.option("--all", "show_all", is_flag=True, help="closed and decided cases too")
+def cases(config_path: Path | None, as_json: bool, show_all: bool) -> None:
+    """Open cases, most urgent first."""
+    from evidence_store.commands import format_cases, list_cases
+
+    cases_dir = load_config(config_path, required=False).data_dir / "cases"
+    found = list_cases(cases_dir, show_all)
+    click.echo(
+        json.dumps(found, indent=2, ensure_ascii=False)
+        if as_json
+        else format_cases(found, cases_dir, show_all)
+    )
+
+
+@main.group(invoke_without_command=True)
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="print case.json")
+@click.argument("ref", metavar="ID")
+@click.pass_context
+def case(ctx: click.Context, config_path: Path | None, as_json: bool, ref: str) -> None:
+    """One case (by case id, order id or other reference): its summary, or a sub-command."""
+    from evidence_store.cases import find_case
+    from evidence_store.commands import show_case
+
+    folder = find_case(load_config(config_path, required=False).data_dir / "cases", ref)
+    ctx.obj = folder
+    if ctx.invoked_subcommand is None:
+        click.echo(
+            json.dumps(folder.read_case(), indent=2, ensure_ascii=False)
+            if as_json
+            else show_case(folder)
+        )
+
+
+@case.command()
+@click.argument("text", nargs=-1, required=True)
+@click.pass_obj
+def note(folder, text: tuple[str, ...]) -> None:
+    """Add a note to the case's timeline."""
+    from evidence_store.commands import add_note
+
+    add_note(folder, " ".join(text))
+    click.echo(f"note added to {folder.id}")
+
+
+@case.command(name="status")
+@click.argument("new_status", metavar="STATUS", type=click.Choice(STATUSES))
+@click.pass_obj
+def case_status(folder, new_status: str) -> None:
+    """Set the case's status (e.g. responded once you have answered)."""
+    from evidence_store.commands import set_status
+
+    set_status(folder, new_status)
+    click.echo(f"{folder.id}: {new_status}")
+
+
+@case.command(name="open")
+@click.pass_obj
+def open_case(folder) -> None:
+    """Open the case folder in the file manager (xdg-open)."""
+    from evidence_store.commands import open_folder
+
+    open_folder(folder)
+
+
+@case.command(name="export")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="zip file or directory (default: data_dir/exports/)",
+)
+@click.pass_obj
+def export_pack(folder, out: Path | None) -> None:
+    """Write a zip evidence pack with a drafted response in the marketplace's language."""
+    from evidence_store.commands import export
+
+    click.echo(export(folder, out))

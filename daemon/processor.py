@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict, Message], None]
 """Called with the spool name, the ledger record (origin, hashes) and the parsed message. A
-handler may also have ``prepare(messages)``, called first with the whole chunk."""
+handler may also have ``prepare(messages)``, called first with the whole chunk, and
+``finish()``, called once the chunk has been handed over (for work worth doing once per chunk)."""
 
 
 @dataclass
@@ -77,6 +78,10 @@ class Processor:
                 break
             self._hand_over(name, message, tally)
             done.append(name)
+        for handler in self.handlers:
+            finish = getattr(handler, "finish", None)
+            if finish is not None:
+                finish()
         return done
 
     def _parse(self, name: str, tally: Tally) -> Message | None:

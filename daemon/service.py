@@ -20,6 +20,7 @@ from daemon.processor import Handler, Processor, Tally
 from daemon.spool import Spool
 from daemon.state import Status, SyncState, now_iso
 from daemon.triage import ClassifyHandler, ModelWatcher, VerdictLog, build_classifier, model_status
+from evidence_store.cases import CaseStore
 from evidence_store.index import MessageIndex
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,13 @@ class Daemon:
         self.classifier = build_classifier(config)
         self.verdicts = VerdictLog(data_dir)
         self.index = MessageIndex(data_dir / "index")
-        classify = ClassifyHandler(self.classifier, self.verdicts, self.index)
+        self.cases = CaseStore(
+            data_dir / "cases",
+            self.index,
+            self.spool.read,
+            attachment_max_bytes=config.attachment_max_bytes,
+        )
+        classify = ClassifyHandler(self.classifier, self.verdicts, self.index, self.cases)
         self.processor = Processor(data_dir, self.spool, [classify, *(handlers or [])])
         self.status.set("model", model_status(self.classifier))
         self.drop = DropFolder(config.drop_folder, self.spool)

@@ -23,6 +23,7 @@ from daemon.config import Config
 from daemon.errors import ModelError
 from daemon.message import Message
 from daemon.state import Status, now_iso
+from evidence_store.cases import CaseStore
 from evidence_store.extraction import extract
 from evidence_store.index import MessageIndex
 
@@ -98,14 +99,19 @@ def evidence_of(message: Message) -> dict:
 
 
 class ClassifyHandler:
-    """The processing-loop handler: classify, record, log one line per tier-1 message."""
+    """The processing-loop handler: classify, record, index, file into a case, and log one line
+    per tier-1 message."""
 
     __name__ = "classifier"
 
     def __init__(
-        self, classifier: Classifier, verdicts: VerdictLog, index: MessageIndex | None = None
+        self,
+        classifier: Classifier,
+        verdicts: VerdictLog,
+        index: MessageIndex | None = None,
+        cases: CaseStore | None = None,
     ):
-        self.classifier, self.verdicts, self.index = classifier, verdicts, index
+        self.classifier, self.verdicts, self.index, self.cases = classifier, verdicts, index, cases
         self._prepared: dict[int, Verdict] = {}
 
     def prepare(self, messages: list[Message]) -> None:
@@ -117,16 +123,23 @@ class ClassifyHandler:
         verdict = self._prepared.pop(id(message), None) or self.classifier.classify(message)
         entry = self.verdicts.append(name, record, message, verdict)
         if self.index is not None:
-            self.index.add(entry)  # by order id and thread, for the cases to come
+            self.index.add(entry)  # by order id and thread: a later case finds its history here
+        case_id = self.cases.file(entry, message) if self.cases is not None else None
         if verdict.tier == 1 or verdict.needs_review:
             flag = " (needs review)" if verdict.needs_review else ""
             log.info(
-                "%s: %s%s: %s",
+                "%s: %s%s: %s%s",
                 verdict.label,
                 message.subject[:80],
                 flag,
                 ", ".join(verdict.reasons[:2]),
+                f" -> case {case_id}" if case_id else "",
             )
+
+    def finish(self) -> None:
+        """After a chunk: one regeneration of cases/index.html for all the cases it changed."""
+        if self.cases is not None:
+            self.cases.flush()
 
 
 class _ModelEvents(FileSystemEventHandler):

@@ -60,6 +60,7 @@ JOURNAL_NAME = "journal.jsonl"
 LOCK_NAME = "lock"
 SNAPSHOT_FORMAT = 1
 TABLE = "messages"
+REFERENCE_FIELDS = ("order_ids", "payment_refs", "shop_orders", "claim_ids")
 
 Tables = dict[str, dict[str, dict[str, Any]]]
 
@@ -301,7 +302,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _message_key(message_id: str) -> str:
+def message_key(message_id: str) -> str:
     """``<a@b>`` and ``a@b`` name the same message: headers differ in their brackets."""
     return message_id.strip().strip("<>").strip()
 
@@ -379,7 +380,8 @@ class MessageIndex:
         return None if doc_id is None else self._entry(doc_id)
 
     def by_order(self, order_id: str) -> list[dict]:
-        """Entries mentioning *order_id*, oldest first: the order's history for a case."""
+        """Entries mentioning *order_id* (or that payment reference, shop order or claim number),
+        oldest first: the order's history for a case."""
         return self._sorted(self._by_order.get(order_id.strip(), ()))
 
     def by_thread(self, message_ids: list[str]) -> list[dict]:
@@ -390,7 +392,7 @@ class MessageIndex:
         """
         found: set[int] = set()
         for message_id in message_ids:
-            found |= self._by_message.get(_message_key(message_id), set())
+            found |= self._by_message.get(message_key(message_id), set())
         return self._sorted(found)
 
     def __len__(self) -> int:
@@ -422,12 +424,15 @@ class MessageIndex:
 
     def _message_ids(self, doc: Mapping[str, Any]) -> set[str]:
         ids = [doc.get("message_id"), doc.get("in_reply_to"), *(doc.get("references") or [])]
-        keys = {_message_key(i) for i in ids if isinstance(i, str)}
+        keys = {message_key(i) for i in ids if isinstance(i, str)}
         keys.discard("")
         return keys
 
     def _order_ids(self, doc: Mapping[str, Any]) -> set[str]:
-        return {o.strip() for o in doc.get("order_ids") or [] if isinstance(o, str) and o.strip()}
+        """Order ids and the other references a case can be keyed by (payment references,
+        dispute ids, shop order numbers, claim numbers): :meth:`by_order` finds any of them."""
+        refs = [r for field in REFERENCE_FIELDS for r in doc.get(field) or []]
+        return {r.strip() for r in refs if isinstance(r, str) and r.strip()}
 
     def _remember(self, doc_id: int, doc: Mapping[str, Any]) -> None:
         self._by_spool[doc["spool_file"]] = doc_id
