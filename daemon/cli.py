@@ -15,6 +15,8 @@ from daemon.errors import ClaimwatchError
 from daemon.logs import setup_logging
 from evidence_store.summary import STATUSES
 
+CASE_ACTIONS = ("note", "status", "open", "export")
+
 CONFIG_HELP = (
     "configuration file (default: $CLAIMWATCH_CONFIG, then ~/.config/claimwatch/config.toml)"
 )
@@ -169,66 +171,54 @@ def cases(config_path: Path | None, as_json: bool, show_all: bool) -> None:
     )
 
 
-@main.group(invoke_without_command=True)
+@main.command(name="case")
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="print case.json")
-@click.argument("ref", metavar="ID")
-@click.pass_context
-def case(ctx: click.Context, config_path: Path | None, as_json: bool, ref: str) -> None:
-    """One case (by case id, order id or other reference): its summary, or a sub-command."""
-    from evidence_store.cases import find_case
-    from evidence_store.commands import show_case
-
-    folder = find_case(load_config(config_path, required=False).data_dir / "cases", ref)
-    ctx.obj = folder
-    if ctx.invoked_subcommand is None:
-        click.echo(
-            json.dumps(folder.read_case(), indent=2, ensure_ascii=False)
-            if as_json
-            else show_case(folder)
-        )
-
-
-@case.command()
-@click.argument("text", nargs=-1, required=True)
-@click.pass_obj
-def note(folder, text: tuple[str, ...]) -> None:
-    """Add a note to the case's timeline."""
-    from evidence_store.commands import add_note
-
-    add_note(folder, " ".join(text))
-    click.echo(f"note added to {folder.id}")
-
-
-@case.command(name="status")
-@click.argument("new_status", metavar="STATUS", type=click.Choice(STATUSES))
-@click.pass_obj
-def case_status(folder, new_status: str) -> None:
-    """Set the case's status (e.g. responded once you have answered)."""
-    from evidence_store.commands import set_status
-
-    set_status(folder, new_status)
-    click.echo(f"{folder.id}: {new_status}")
-
-
-@case.command(name="open")
-@click.pass_obj
-def open_case(folder) -> None:
-    """Open the case folder in the file manager (xdg-open)."""
-    from evidence_store.commands import open_folder
-
-    open_folder(folder)
-
-
-@case.command(name="export")
+@click.option("--json", "as_json", is_flag=True, help="print case.json instead of the summary")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="zip file or directory (default: data_dir/exports/)",
+    help="export: zip file or directory (default: data_dir/exports/)",
 )
-@click.pass_obj
-def export_pack(folder, out: Path | None) -> None:
-    """Write a zip evidence pack with a drafted response in the marketplace's language."""
-    from evidence_store.commands import export
+@click.argument("ref", metavar="ID")
+@click.argument("action", required=False, type=click.Choice(CASE_ACTIONS))
+@click.argument("words", nargs=-1, metavar="[TEXT|STATUS]")
+def case_command(
+    config_path: Path | None,
+    as_json: bool,
+    out: Path | None,
+    ref: str,
+    action: str | None,
+    words: tuple[str, ...],
+) -> None:
+    """One case, by case id, order id or other reference.
 
-    click.echo(export(folder, out))
+    \b
+    claimwatch case ID                 the summary (README.md); --json: case.json
+    claimwatch case ID note TEXT       add a note to its timeline
+    claimwatch case ID status STATUS   set its status, e.g. responded
+    claimwatch case ID open            open its folder (xdg-open)
+    claimwatch case ID export          zip evidence pack with a drafted response
+    """
+    from evidence_store import commands
+    from evidence_store.cases import find_case
+
+    folder = find_case(load_config(config_path, required=False).data_dir / "cases", ref)
+    if action is None:
+        case = folder.read_case()
+        click.echo(
+            json.dumps(case, indent=2, ensure_ascii=False)
+            if as_json
+            else commands.show_case(folder)
+        )
+    elif action == "note":
+        commands.add_note(folder, " ".join(words))
+        click.echo(f"note added to {folder.id}")
+    elif action == "status":
+        if len(words) != 1 or words[0] not in STATUSES:
+            raise click.BadParameter(f"give one of: {', '.join(STATUSES)}", param_hint="STATUS")
+        commands.set_status(folder, words[0])
+        click.echo(f"{folder.id}: {words[0]}")
+    elif action == "open":
+        commands.open_folder(folder)
+    else:
+        click.echo(commands.export(folder, out))

@@ -63,23 +63,9 @@ class VerdictLog:
         self.path = make_private_dir(data_dir / "state") / "verdicts.jsonl"
         self._lock = threading.Lock()
 
-    def append(self, name: str, record: dict, message: Message, verdict) -> dict:
+    def append(self, name: str, record: dict, message: Message, verdict: Verdict) -> dict:
         """Record one verdict; returns the line, which is also the message's index entry."""
-        line = (
-            {
-                "spool_file": name,
-                "message_id": message.message_id,
-                "in_reply_to": message.in_reply_to,
-                "references": list(message.references),
-                "subject": message.subject[:200],
-                "from": message.from_addr,
-                "date": message.date.isoformat() if message.date else None,
-                "origin": record.get("origin"),
-                "at": now_iso(),
-            }
-            | verdict.as_dict()
-            | evidence_of(message)
-        )
+        line = index_entry(name, record, message, verdict)
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -88,6 +74,26 @@ class VerdictLog:
             finally:
                 os.close(fd)
         return line
+
+
+def index_entry(name: str, record: dict, message: Message, verdict: Verdict) -> dict:
+    """What is known of a processed message without reading it again: its verdict log line, its
+    index entry and, for cases, its timeline line all start from this."""
+    return (
+        {
+            "spool_file": name,
+            "message_id": message.message_id,
+            "in_reply_to": message.in_reply_to,
+            "references": list(message.references),
+            "subject": message.subject[:200],
+            "from": message.from_addr,
+            "date": message.date.isoformat() if message.date else None,
+            "origin": record.get("origin"),
+            "at": now_iso(),
+        }
+        | verdict.as_dict()
+        | evidence_of(message)
+    )
 
 
 def evidence_of(message: Message) -> dict:
