@@ -1,8 +1,8 @@
 """``claimwatch demo``: the flow on bundled sample seller mail, with no account and no network.
 
 The samples are dropped into a fresh drop folder, spooled, parsed (a broken one is quarantined
-with its reason), classified into tiers and listed. Cases and alerts join the demo as their
-issues land.
+with its reason), classified into tiers, filed into case folders, and listed. Alerts join the
+demo when their issue lands.
 """
 
 import dataclasses
@@ -16,6 +16,7 @@ import click
 from daemon.config import default_config
 from daemon.message import Message
 from daemon.service import Daemon
+from evidence_store.commands import format_cases, list_cases
 
 
 def _copy_samples(inbox: Path) -> int:
@@ -76,4 +77,12 @@ def run_demo(data_dir: Path | None = None) -> None:
         f"(see {daemon.processor.quarantine_dir})"
     )
     click.echo("originals moved to " + str(config.drop_folder / "done"))
+    _print_cases(data_dir / "cases")
     click.echo(f"remove the demo with: rm -r {data_dir}")
+
+
+def _print_cases(cases_dir: Path) -> None:
+    """The case folders the run opened, as ``claimwatch cases --all`` lists them."""
+    click.secho("\ncases (claimwatch cases --all):", bold=True)
+    click.echo(format_cases(list_cases(cases_dir, show_all=True), cases_dir, show_all=True))
+    click.echo(f"browse them offline: {cases_dir / 'index.html'}")

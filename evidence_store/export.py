@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import shutil
@@ -33,11 +32,12 @@ from typing import Any
 
 from daemon.atomic import fsync_dir, make_private_dir
 from daemon.errors import CaseError
+from evidence_store.folder import CASE_JSON, CaseFolder
+from evidence_store.index import REFERENCE_FIELDS
 
 Case = dict[str, Any]
 Words = dict[str, Any]
 
-CASE_FILE = "case.json"
 RESPONSE_FILE = "response.txt"
 TOP_FILES = ("case.json", "README.md", "timeline.jsonl")
 FOLDERS = ("messages", "attachments", "evidence")
@@ -559,13 +559,10 @@ def _opening(case: Case, w: Words) -> str:
 
 def _references(case: Case, w: Words) -> str:
     fields = w["fields"]
-    pairs = [(fields[key], ", ".join(case.get(key) or [])) for key in _ID_FIELDS]
+    pairs = [(fields[key], ", ".join(case.get(key) or [])) for key in REFERENCE_FIELDS]
     pairs.append((fields["amount"], _amount(case.get("amount"), w)))
     pairs.append((fields["claim_reason"], w["reasons"].get(case.get("claim_reason"), "")))
     return _lines(*(w["field"].format(name=name, value=value) for name, value in pairs if value))
-
-
-_ID_FIELDS = ("order_ids", "payment_refs", "shop_orders", "claim_ids")
 
 
 def _shipping(case: Case, w: Words, voice: Words, items: tuple[str, ...]) -> str:
@@ -677,7 +674,7 @@ def export_case(case_dir: Path, out: Path | None = None) -> Path:
     Recording the export in the timeline is the caller's job.
     """
     case_dir = Path(case_dir)
-    case = _read_case(case_dir)
+    case = CaseFolder(case_dir).read_case()
     case_id = _case_id(case, case_dir)
     out = _target(case_dir, case_id, out)
     members = _case_files(case_dir.resolve())
@@ -696,32 +693,11 @@ def export_case(case_dir: Path, out: Path | None = None) -> Path:
     return out
 
 
-def _read_case(case_dir: Path) -> Case:
-    path = case_dir / CASE_FILE
-    try:
-        case = json.loads(path.read_bytes())
-    except FileNotFoundError as e:
-        raise CaseError(
-            f"{path}: not found, so {case_dir} is not a claimwatch case folder; "
-            "`claimwatch cases --all` lists the cases"
-        ) from e
-    except OSError as e:
-        raise CaseError(f"{path}: cannot be read ({e.strerror}); check its permissions") from e
-    except ValueError as e:
-        raise CaseError(
-            f"{path}: not valid JSON ({e}); 'claimwatch run' rebuilds it from timeline.jsonl, "
-            "then export again"
-        ) from e
-    if not isinstance(case, dict):
-        raise CaseError(f"{path}: holds no case object (a JSON object is expected); repair it")
-    return case
-
-
 def _case_id(case: Case, case_dir: Path) -> str:
     case_id = case.get("id")
     if not isinstance(case_id, str) or not _SAFE_ID.fullmatch(case_id):
         raise CaseError(
-            f"{case_dir / CASE_FILE}: bad case id {case_id!r} (letters, digits, '.', '_' and '-' "
+            f"{case_dir / CASE_JSON}: bad case id {case_id!r} (letters, digits, '.', '_' and '-' "
             f"expected); set it to the folder's name, {case_dir.name!r}"
         )
     return case_id

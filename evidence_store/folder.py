@@ -160,14 +160,25 @@ class CaseFolder:
         write_atomic(self.path / README, readme.encode())
 
     def read_case(self) -> dict:
-        """``case.json`` as last written; a :class:`CaseError` if it is missing or damaged."""
+        """``case.json`` as last written; a :class:`CaseError` saying what to do if it is missing,
+        unreadable or damaged."""
         path = self.path / CASE_JSON
         try:
-            return json.loads(path.read_bytes())
+            case = json.loads(path.read_bytes())
         except FileNotFoundError as e:
-            raise CaseError(f"{path}: no such case file; is {self.id!r} a case id?") from e
+            raise CaseError(
+                f"{path}: not found, so {self.path} is not a claimwatch case folder; "
+                "`claimwatch cases --all` lists the cases"
+            ) from e
+        except OSError as e:
+            raise CaseError(f"{path}: cannot be read ({e.strerror}); check its permissions") from e
         except ValueError as e:
-            raise CaseError(f"{path}: not valid JSON ({e}); 'claimwatch run' rebuilds it") from e
+            raise CaseError(
+                f"{path}: not valid JSON ({e}); 'claimwatch run' rebuilds it from timeline.jsonl"
+            ) from e
+        if not isinstance(case, dict):
+            raise CaseError(f"{path}: holds no case object (a JSON object is expected); repair it")
+        return case
 
     def remove_temp_files(self) -> None:
         """Delete temp files a killed writer left behind (only ever called under the lock)."""

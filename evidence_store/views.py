@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-ACTIVE_STATUSES = ("open", "responded", "under_review")
+from evidence_store.summary import ACTIVE, LABELS
+
 SUBJECT_CHARS = 120
 TEXT_CHARS = 1000  # a note or summary longer than this is cut in the views (the timeline keeps it)
 
@@ -30,7 +31,7 @@ LABEL_WORDS = {
     "at_risk": "Buyer at risk of claiming",
     "routine": "Routine message",
 }
-LABEL_SEVERITY = {"a_to_z": 0, "chargeback": 1, "at_risk": 2}
+LABEL_SEVERITY = {label: rank for rank, label in enumerate(LABELS)}
 REASON_WORDS = {
     "not_received": "item not received",
     "damaged": "item arrived damaged",
@@ -97,7 +98,7 @@ def words(table: dict[str, str], key: object, missing: str = "not known") -> str
 
 
 def is_active(case: dict) -> bool:
-    return case.get("status") in ACTIVE_STATUSES
+    return case.get("status") in ACTIVE
 
 
 def parse_time(value: object) -> datetime | None:

@@ -61,3 +61,9 @@ def test_demo_runs_on_the_bundled_samples_without_any_config(tmp_path):
     assert "Réclamation au titre de la garantie A à Z" in out
     assert "quarantined" in out and "empty" in out
     assert len(list((tmp_path / "demo" / "inbox" / "done").iterdir())) == 9
+    cases = tmp_path / "demo" / "cases"
+    assert (cases / "order-405-1234567-1234567" / "case.json").exists()
+    assert (cases / "index.html").exists()
+    claim_row = next(line for line in out.splitlines() if line.startswith("order-405-1234567"))
+    assert "open" in claim_row and "A-to-z" in claim_row and "89.90 EUR" in claim_row
+    assert not (cases / "order-171-4455667-8899001").exists()  # the shipping notice is routine
