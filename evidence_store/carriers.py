@@ -5,10 +5,14 @@ the Ruby and JS libraries use), with the check-digit algorithms (UPS mod 10 with
 USPS/FedEx mod 10, FedEx weighted mod 11, DHL mod 7, UPU S10 mod 11) already tested upstream, so
 claimwatch only has to find candidate tokens and decide which formats are too weak to trust alone.
 
-What the spec lacks, and so what is not reported: DPD, GLS, Evri and DHL Paket (Germany) domestic
-numbers carry no check digit that is both public and simple, so they are left out rather than
-guessed at. International mail of the posts (Royal Mail, La Poste/Colissimo, Deutsche Post,
-Correos, Poste Italiane...) is covered by the UPU S10 format and reported as carrier ``"s10"``.
+What the spec lacks is added here, each only right after its carrier's name, since bare they are
+any long number: GLS parcel numbers (11 digits, or 12 with the check digit of GLS's Uni-Box
+specification, which must then pass), DPD parcel numbers (14 digits; DPD's check character covers
+the whole label barcode, postcode included, so an e-mailed number carries none) and Evri (formerly
+Hermes UK; 16 characters, no public check digit). DHL Paket (Germany) domestic numbers are left
+out rather than guessed at. International mail of the posts (Royal Mail, La Poste/Colissimo,
+Deutsche Post, Correos, Poste Italiane...) is covered by the UPU S10 format and reported as
+carrier ``"s10"``.
 
 Example: ``find_tracking("UPS: 1Z 999 AA1 01 2345 6784")`` is ``[("ups", "1Z999AA10123456784")]``.
 """
@@ -23,6 +27,19 @@ from tracking_numbers.definition import TrackingNumberDefinition
 
 from daemon.text import fold
 
+# How a carrier id is written for people (README.md, index.html, the drafted response).
+CARRIER_NAMES = {
+    "ups": "UPS",
+    "usps": "USPS",
+    "fedex": "FedEx",
+    "dhl": "DHL",
+    "ontrac": "OnTrac",
+    "amazon": "Amazon Logistics",
+    "s10": "Postal service (UPU S10)",
+    "gls": "GLS",
+    "dpd": "DPD",
+    "evri": "Evri",
+}
 MIN_CHARS = 8
 MAX_CHARS = 40
 STRONG_DIGITS = 20  # a digits-only number this long passes a check digit by chance rarely enough
@@ -52,6 +69,15 @@ _TRACKING_CUE = re.compile(
     r"spedizion|tracciament|waybill|\bawb\b|\bups\b|usps|fedex|\bdhl\b|la poste|colissimo|"
     r"royal mail|deutsche post|correos|poste italiane|ontrac|\bdpd\b|\bgls\b|evri|hermes"
 )
+# A named carrier, then within 40 characters of words (no digits: "Paketnummer:", "parcel no.",
+# "numéro de colis") its number. The number must end there, so a longer digit string is no hit.
+_AFTER_NAME = r"[^0-9\n]{0,40}?"
+_NAMED = re.compile(
+    rf"(?i:\bGLS\b){_AFTER_NAME}(?<![0-9])(?P<gls>\d{{11,12}})(?![0-9])"
+    rf"|(?i:\bDPD\b){_AFTER_NAME}(?<![0-9])(?P<dpd>\d{{4}} ?\d{{4}} ?\d{{4}} ?\d{{2}})(?![0-9])"
+    rf"|(?i:\b(?:evri|hermes)\b){_AFTER_NAME}(?<![A-Z0-9])(?P<evri>[A-Z]\d{{2}}[A-Z0-9]{{13}})"
+    r"(?![A-Za-z0-9])"
+)
 _PHONE_CUE = re.compile(
     r"\btel\b|phone|telefon|\bfax\b|mobile|portable|handy|cellulare|movil|\bcall\b|appel|whatsapp"
 )
@@ -68,7 +94,25 @@ def find_tracking(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for run in _RUN.finditer(text):
         found.extend(_numbers_in_run(text, run))
+    return found + [hit for hit in find_named(text) if hit not in found]
+
+
+def find_named(text: str) -> list[tuple[str, str]]:
+    """GLS, DPD and Evri numbers, each written within a few words after its carrier's name."""
+    found = []
+    for match in _NAMED.finditer(text):
+        carrier = next(name for name, value in match.groupdict().items() if value)
+        number = _SPACE.sub("", match[carrier])
+        if carrier != "gls" or len(number) == 11 or gls_check_digit(number[:11]) == number[11]:
+            found.append((carrier, number))
     return found
+
+
+def gls_check_digit(digits: str) -> str:
+    """The 12th digit of a GLS parcel number: weights 3, 1, 3... from the left, plus one, mod 10
+    (GLS Uni-Box technical documentation, chapter 3.2.1)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits)) + 1
+    return str((10 - total % 10) % 10)
 
 
 def identify(number: str) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from daemon.text import fold
+from evidence_store.carriers import CARRIER_NAMES
 
 IMAGE = re.compile(r"\.(?:jpe?g|png|gif|webp|heic|heif|bmp|tiff?)$", re.IGNORECASE)
 PROOF_OF_DELIVERY = re.compile(
@@ -120,7 +121,7 @@ def _files(holdings: Holdings, pattern: re.Pattern[str], images_only: bool = Fal
 
 
 def _carrier(h: Holdings) -> str | None:
-    carriers = dict.fromkeys(t["carrier"].upper() for t in h.tracking)
+    carriers = dict.fromkeys(CARRIER_NAMES.get(t["carrier"], t["carrier"]) for t in h.tracking)
     return ", ".join(carriers) or None
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from daemon.atomic import fsync_dir, make_private_dir
 from daemon.errors import CaseError
+from evidence_store.carriers import CARRIER_NAMES
 from evidence_store.folder import CASE_JSON, CaseFolder
 from evidence_store.index import REFERENCE_FIELDS
 
@@ -55,15 +56,6 @@ PROCESSORS = {
     "adyen": "Adyen",
     "shopify": "Shopify Payments",
     "amazon_pay": "Amazon Pay",
-}
-CARRIERS = {
-    "ups": "UPS",
-    "usps": "USPS",
-    "fedex": "FedEx",
-    "dhl": "DHL",
-    "amazon": "Amazon Logistics",
-    "ontrac": "OnTrac",
-    "cdl": "CDL",
 }
 # A UPU S10 number ends with the country of the post that issued it ("RB123456785FR").
 POSTS = {
@@ -588,7 +580,7 @@ def _carrier_name(code: str | None, number: str, w: Words) -> str:
         return w["placeholders"]["carrier"]
     if code == "s10":
         return POSTS.get(number[-2:].upper(), w["post"])
-    return CARRIERS.get(code) or (
+    return CARRIER_NAMES.get(code) or (
         code.upper() if len(code) <= 4 else code.replace("_", " ").title()
     )
 

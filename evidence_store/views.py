@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from evidence_store.carriers import CARRIER_NAMES
 from evidence_store.summary import ACTIVE, LABELS
 
 SUBJECT_CHARS = 120
@@ -57,15 +58,6 @@ MARKETPLACE_WORDS = {
     "paypal": "PayPal",
     "adyen": "Adyen",
     "other": "other",
-}
-CARRIER_WORDS = {
-    "ups": "UPS",
-    "usps": "USPS",
-    "fedex": "FedEx",
-    "dhl": "DHL",
-    "ontrac": "OnTrac",
-    "amazon": "Amazon Logistics",
-    "s10": "Postal service (UPU S10)",
 }
 REFERENCE_FIELDS = (
     ("order_ids", "Order id"),
@@ -282,7 +274,7 @@ def _checklist_line(item: dict) -> str:
 def _tracking_lines(case: dict) -> list[str]:
     lines = []
     for entry in case.get("tracking") or []:
-        carrier = words(CARRIER_WORDS, entry.get("carrier"), "unknown carrier")
+        carrier = words(CARRIER_NAMES, entry.get("carrier"), "unknown carrier")
         lines.append(f"- {_md(carrier, 60)} {_md(entry.get('number'), 60)}{_source(entry)}")
     delivery = case.get("delivery")
     if isinstance(delivery, dict) and delivery.get("date"):

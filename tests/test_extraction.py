@@ -72,6 +72,36 @@ def test_one_digit_changed_is_not_reported(carrier, written, number):
     assert found.tracking == ()
 
 
+# Carriers the tracking-numbers spec lacks: found only right after their name.
+NAMED_TRACKING = [
+    ("GLS Paketnummer: 123456789011", ("gls", "123456789011")),  # check digit 1 passes
+    ("Numéro de colis GLS : 12345678901", ("gls", "12345678901")),  # without its check digit
+    ("DPD parcel number 0123 4567 8901 23", ("dpd", "01234567890123")),
+    ("Su envío DPD: 05212345678901", ("dpd", "05212345678901")),
+    ("Evri tracking number H01ABC1234567890", ("evri", "H01ABC1234567890")),
+    ("Spedito con Hermes, codice H00A1B2C3D4E5F6G", ("evri", "H00A1B2C3D4E5F6G")),
+]
+
+
+@pytest.mark.parametrize(("written", "expected"), NAMED_TRACKING)
+def test_gls_dpd_and_evri_numbers_after_the_carriers_name(written, expected):
+    assert extract(mail(written)).tracking == (Tracking(*expected),)
+
+
+NOT_NAMED_TRACKING = [
+    "GLS Paketnummer: 123456789019",  # the 12th digit fails GLS's check
+    "GLS Paketnummer: 1234567890123",  # 13 digits: no GLS number
+    "Parcel number 01234567890123",  # no carrier named: any 14 digits
+    "DPD 012345678901234",  # 15 digits
+    "Call us on 01234567890123, DPD is not involved",  # the name comes after the number
+]
+
+
+@pytest.mark.parametrize("written", NOT_NAMED_TRACKING)
+def test_gls_dpd_and_evri_need_their_name_and_gls_its_check_digit(written):
+    assert extract(mail(written)).tracking == ()
+
+
 def test_amazon_logistics_number_is_checked_by_format():
     found = extract(mail("Amazon Logistics tracking ID: TBA012345678901, or TBA01234567890."))
     assert found.tracking == (Tracking("amazon", "TBA012345678901"),)
