@@ -44,7 +44,7 @@ MAX_ORDERS = 3  # a routine message naming more orders (a payout report) is nobo
 ENTRY_FIELDS = (
     "spool_file", "message_id", "in_reply_to", "references", "date", "from", "subject", "label",
     "tier", "confidence", "needs_review", "order_ids", "payment_refs", "shop_orders", "claim_ids",
-    "tracking", "amounts", "claim_reason", "decision", "delivered",
+    "tracking", "amounts", "claim_reason", "decision", "delivered", "deadline",
 )  # fmt: skip
 # Reference kinds, strongest first: (entry field, key prefix, case id prefix).
 REFERENCES = (

@@ -1,5 +1,5 @@
 """The evidence a message carries: order ids, payment references, tracking numbers, amounts,
-the claim reason and a notice's decision.
+the claim reason, a notice's decision and the response deadline it states.
 
 Every message goes through :func:`extract`, routine mail too (a shipping confirmation carries
 the tracking number a claim three weeks later needs). Everything here is a pure function of the
@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ from price_parser import Price
 from daemon.message import Message
 from daemon.text import fold
 from evidence_store.carriers import find_tracking
+from evidence_store.deadline import stated_deadline
 
 T = TypeVar("T")
 
@@ -62,6 +64,7 @@ class Extracted:
     reason: str | None
     decision: str | None
     delivered: bool
+    deadline: datetime | None
 
     def as_dict(self) -> dict:
         """The JSON-ready form, as ``classify --json`` and ``case.json`` print it."""
@@ -75,6 +78,7 @@ class Extracted:
             "reason": self.reason,
             "decision": self.decision,
             "delivered": self.delivered,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
         }
 
 
@@ -327,6 +331,7 @@ def extract(message: Message) -> Extracted:
         reason=first_label(REASONS, folded),
         decision=find_decision(folded),
         delivered=says_delivered(folded),
+        deadline=stated_deadline(text, message.date),
     )
 
 

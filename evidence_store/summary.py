@@ -86,7 +86,7 @@ def summarize(case_id: str, timeline: list[dict], evidence_files: list[str]) -> 
         "claim_reason": reason,
         "created_at": timeline[0]["at"] if timeline else None,
         "updated_at": timeline[-1]["at"] if timeline else None,
-        "deadline": None,
+        "deadline": _deadline(notices),
         **refs,
         "amount": amount,
         "tracking": tracking,
@@ -144,6 +144,13 @@ def _tracking(messages: list[dict]) -> tuple[list[dict], list[dict]]:
                 }
     public = [{k: t[k] for k in ("carrier", "number", "source")} for t in seen.values()]
     return public, list(seen.values())
+
+
+def _deadline(notices: list[dict]) -> str | None:
+    """The deadline the latest notice states (a reminder restates or moves it). Without one, the
+    case has none yet: the deadline policy of the alerts issue fills that gap."""
+    stated = [m["deadline"] for m in notices if m.get("deadline") and m.get("role") != "history"]
+    return stated[-1] if stated else None
 
 
 def _amount(messages: list[dict]) -> dict | None:

@@ -86,6 +86,7 @@ def test_a_claim_gathers_the_orders_earlier_messages(box):
     assert case["status"] == "open"
     assert case["claim_reason"] == "not_received"
     assert case["amount"] == {"value": "89.90", "currency": "EUR"}
+    assert case["deadline"] == (START + timedelta(days=24)).isoformat()  # "within 3 calendar days"
     checklist = {item["item"]: item["present"] for item in case["checklist"]}
     assert checklist == {
         "carrier": True,

@@ -347,6 +347,7 @@ def test_as_dict_is_json_ready():
         "reason": "damaged",
         "decision": None,
         "delivered": False,
+        "deadline": None,
     }
 
 
