@@ -20,12 +20,13 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 from daemon.atomic import fsync_dir, make_private_dir, write_atomic
 from daemon.errors import CaseError
 from daemon.message import Attachment, safe_filename
+from evidence_store.views import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -191,21 +192,11 @@ class CaseFolder:
 def message_file_name(entry: dict) -> str:
     """``2026-11-20T0930-a_to_z-0b1c2d3e.eml``: sorts by date, says what it is, and is the same
     every time the same spooled message is filed (the hash is of its spool name)."""
-    date = _utc(entry.get("date"))
-    stamp = date.strftime("%Y-%m-%dT%H%M") if date else "undated"
+    date = parse_time(entry.get("date"))
+    stamp = date.astimezone(UTC).strftime("%Y-%m-%dT%H%M") if date else "undated"
     digest = hashlib.sha256(entry["spool_file"].encode()).hexdigest()[:8]
     label = safe_filename(str(entry.get("label") or "message"), "message")
     return f"{stamp}-{label}-{digest}.eml"
-
-
-def _utc(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        date = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (date if date.tzinfo else date.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _sha256(path: Path) -> str:
