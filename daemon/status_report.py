@@ -9,6 +9,7 @@ from pathlib import Path
 from daemon.atomic import read_json
 from daemon.config import Config
 from daemon.drop_folder import is_candidate
+from evidence_store.commands import list_cases
 
 
 def gather_status(config: Config) -> dict:
@@ -36,7 +37,14 @@ def gather_status(config: Config) -> dict:
         "queue": _queue(config.data_dir, config.drop_folder),
         "daemon": saved.get("daemon"),
         "model": saved.get("model"),
+        "cases": _active_cases(config.data_dir / "cases"),
     }
+
+
+def _active_cases(cases_dir: Path) -> list[dict]:
+    """The active cases, most urgent first, as one line each would show them."""
+    keys = ("id", "label", "status", "deadline", "updated_at")
+    return [{k: case.get(k) for k in keys} for case in list_cases(cases_dir, show_all=False)]
 
 
 def _queue(data_dir: Path, drop_folder: Path) -> dict:
@@ -83,4 +91,11 @@ def format_status(report: dict) -> str:
         f"queue: {q['pending']} pending, {q['processed']} processed, "
         f"{q['quarantined']} quarantined, {q['drop_folder_waiting']} waiting in the drop folder"
     )
+    cases = report.get("cases", [])
+    lines.append(
+        f"active cases: {len(cases)}" + (" (claimwatch cases lists them)" if cases else "")
+    )
+    for case in cases[:10]:
+        deadline = f", deadline {case['deadline']}" if case["deadline"] else ""
+        lines.append(f"  {case['id']}: {case['label']}, {case['status']}{deadline}")
     return "\n".join(lines)
