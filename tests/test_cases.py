@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sellermail
 from sellermail import PNG
+from support import claimwatch
 
 from classifier.triage import Verdict
 from daemon.message import Attachment, parse_message
@@ -353,3 +354,22 @@ def _note(text: str) -> dict:
 
 def _plain(sender: str, subject: str, body: str, reply_to: str | None = None) -> bytes:
     return sellermail.message(sender, subject, body, START, reply_to=reply_to)
+
+
+def test_case_open_hands_the_folder_to_xdg_open(box, tmp_path):
+    """No desktop here: a stand-in xdg-open on PATH records what it was asked to open."""
+    case_id = box.receive(sellermail.claim(ORDER, START), "a_to_z")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    opener = bin_dir / "xdg-open"
+    opener.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "opened"}\n')
+    opener.chmod(0o755)
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{box.root}"\n')
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    done = claimwatch("case", ORDER, "open", "--config", str(config), env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "opened").read_text().strip() == str(box.root / "cases" / case_id)
+    env["PATH"] = "/nonexistent"
+    missing = claimwatch("case", ORDER, "open", "--config", str(config), env=env)
+    assert missing.returncode == 1 and "xdg-open not found" in missing.stderr
