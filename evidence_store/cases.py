@@ -109,8 +109,10 @@ class CaseStore:
         with folder.locked():
             folder.remove_temp_files()
             timeline = folder.read_timeline()
-            if not any(e.get("kind") == "message" for e in timeline):
-                return  # created, then killed before its first message: filed again later
+            if not any(e.get("role") == "opened" for e in timeline):
+                # killed while opening (history lines written, not yet the opening message's):
+                # that message is filed again on restart and finds this folder by its id
+                return
             case = summarize(folder.id, timeline, folder.evidence_files())
             if _stored_case(folder) != case:
                 folder.write_views(case, render_readme(case, timeline))
@@ -311,9 +313,13 @@ def status_line(folder: CaseFolder, status: str, clock: Callable[[], str] = now_
 
 
 def write_index(cases_dir: Path, cases: list[dict]) -> None:
-    """Regenerate ``cases/index.html`` from *cases*."""
+    """Regenerate ``cases/index.html`` from *cases*, under the lock of the cases folder (the
+    daemon and a ``case`` command may both be writing it), removing a killed writer's temp file."""
     html = render_index(sort_cases(cases), now_iso())
-    write_atomic(cases_dir / INDEX_HTML, html.encode())
+    with CaseFolder(cases_dir).locked():
+        for leftover in cases_dir.glob(f".{INDEX_HTML}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+        write_atomic(cases_dir / INDEX_HTML, html.encode())
 
 
 def _stored_case(folder: CaseFolder) -> dict | None:

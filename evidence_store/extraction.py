@@ -123,8 +123,11 @@ DELIVERED = re.compile(
     r"|\b(?:ha sido|fue) entregad[oa]|\bentregad[oa] el\b"
     r"|\be stat[oa] consegnat[oa]|\bconsegnat[oa] il\b|\bconsegna effettuata"
 )
-_NOT_DELIVERED = re.compile(
-    r"\b(?:not|never|n't|pas|nicht|nie|no|non|nunca|mai)\W+(?:\w+\W+){0,3}$"
+# A negation in the few words before a phrase turns it around: "was not delivered", "no amount
+# will be debited from your account", "n'a pas été accordée". Folded text.
+_NEGATED = re.compile(
+    r"\b(?:not|never|no|n't|pas|aucun\w*|jamais|nicht|kein\w*|nie|non|ningun\w*|nunca"
+    r"|nessun\w*|mai)\W+(?:\w+\W+){0,3}$"
 )
 
 # A bare "#12345" after these words is a support case or claim, not a shop order.
@@ -377,18 +380,24 @@ def find_claim_ids(text: str) -> tuple[str, ...]:
 
 def says_delivered(folded: str) -> bool:
     """Whether folded text reports a delivery, not a non-delivery ("was not delivered")."""
-    return any(
-        not _NOT_DELIVERED.search(folded[max(0, m.start() - 30) : m.start()])
-        for m in DELIVERED.finditer(folded)
-    )
+    return any(not _negated(folded, m.start()) for m in DELIVERED.finditer(folded))
+
+
+def _negated(folded: str, start: int) -> bool:
+    """Whether a negation stands in the few words before position *start*."""
+    return bool(_NEGATED.search(folded[max(0, start - 40) : start]))
 
 
 def find_decision(folded: str) -> str | None:
-    """The decision a notice states, read only from sentences that state rather than warn."""
+    """The decision a notice states, read only from sentences that state rather than warn, and
+    not from a negated phrase ("no amount will be debited", "n'a pas été accordée")."""
     stated = " . ".join(
         m.group() for m in _SENTENCE.finditer(folded) if not CONDITIONAL.search(m.group())
     )
-    return first_label(DECISIONS, stated)
+    for label, pattern in DECISIONS.items():
+        if any(not _negated(stated, m.start()) for m in pattern.finditer(stated)):
+            return label
+    return None
 
 
 def first_label(table: dict[str, re.Pattern[str]], folded: str) -> str | None:

@@ -26,13 +26,15 @@ def message(
     headers: dict[str, str] | None = None,
     attachments: list[tuple[str, bytes]] = (),
     reply_to: str | None = None,
+    message_id: str | None = None,
 ) -> bytes:
+    """One message; a PNG per attachment (name, bytes)."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = "seller@example.com"
     msg["Subject"] = subject
     msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = make_msgid(domain="test.claimwatch.invalid")
+    msg["Message-ID"] = message_id or make_msgid(domain="test.claimwatch.invalid")
     if reply_to:
         msg["In-Reply-To"] = reply_to
         msg["References"] = reply_to

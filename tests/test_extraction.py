@@ -406,3 +406,12 @@ WARNINGS = [  # what happens without an answer is no decision
 @pytest.mark.parametrize("sentence", WARNINGS)
 def test_a_warning_is_no_decision(sentence):
     assert extract(mail(f"The buyer opened a claim. {sentence}")).decision == "open"
+
+
+def test_a_negated_phrase_is_no_decision():
+    notice = (
+        "After review, the claim has been closed in your favour. "
+        "No amount will be debited from your account."
+    )
+    assert extract(mail(notice)).decision == "denied"
+    assert extract(mail("La réclamation n'a pas été accordée.")).decision is None
