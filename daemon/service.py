@@ -115,6 +115,7 @@ class Daemon:
         """One pass of the processing loop; the tally is kept only by ``run_once`` (a daemon
         that runs for weeks must not accumulate one reason per quarantined message)."""
         tally = self.processor.drain(self.stop)
+        self.cases.flush()  # the queue is empty: cases/index.html shows every case now
         if tally.processed or tally.quarantined:
             log.info("processed %d message(s), quarantined %d", tally.processed, tally.quarantined)
         return tally

@@ -23,7 +23,7 @@ from daemon.config import Config
 from daemon.errors import ModelError
 from daemon.message import Message
 from daemon.state import Status, now_iso
-from evidence_store.cases import CaseStore
+from evidence_store.cases import INDEX_INTERVAL, CaseStore
 from evidence_store.extraction import extract
 from evidence_store.index import MessageIndex
 
@@ -143,9 +143,10 @@ class ClassifyHandler:
             )
 
     def finish(self) -> None:
-        """After a chunk: one regeneration of cases/index.html for all the cases it changed."""
+        """After a chunk: cases/index.html for the cases it changed (at most every few seconds
+        while a backlog drains; the daemon writes the last one when the queue is empty)."""
         if self.cases is not None:
-            self.cases.flush()
+            self.cases.flush(at_most_every=INDEX_INTERVAL)
 
 
 class _ModelEvents(FileSystemEventHandler):

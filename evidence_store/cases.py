@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from evidence_store.views import render_index, render_readme, sort_cases
 log = logging.getLogger(__name__)
 
 INDEX_HTML = "index.html"
+INDEX_INTERVAL = 2.0  # seconds: while mail pours in, index.html is rewritten at most this often
 MAX_HISTORY = 100  # earlier messages pulled into a new case, the most recent kept
 MAX_ORDERS = 3  # a routine message naming more orders (a payout report) is nobody's evidence
 # What a timeline line keeps of a message's index entry.
@@ -82,6 +84,8 @@ class CaseStore:
         self.cases: dict[str, dict] = {}
         self.keys: dict[str, str] = {}
         self.dirty = True
+        self._rows: dict[str, str] = {}  # index.html rows of the unchanged cases
+        self._written = 0.0
         for folder in case_folders(self.dir):
             self._reopen(folder)
         self.flush()
@@ -98,11 +102,19 @@ class CaseStore:
             self._add(case_id, [*history, (entry, message, "opened")])
         return case_id
 
-    def flush(self) -> None:
-        """Rewrite ``cases/index.html`` if a case changed since the last flush."""
-        if self.dirty:
-            write_index(self.dir, list(self.cases.values()))
-            self.dirty = False
+    def flush(self, at_most_every: float = 0.0) -> None:
+        """Rewrite ``cases/index.html`` if a case changed since the last flush, and if the last
+        rewrite is at least *at_most_every* seconds old.
+
+        The page lists every case, so a rewrite costs O(cases) however few rows changed (those
+        alone are rendered again); during a catch-up the daemon asks for one every
+        :data:`INDEX_INTERVAL` seconds at most, and for a last one when the queue is empty.
+        """
+        if not self.dirty or time.monotonic() - self._written < at_most_every:
+            return
+        write_index(self.dir, list(self.cases.values()), self._rows)
+        self._written = time.monotonic()
+        self.dirty = False
 
     def _reopen(self, folder: CaseFolder) -> None:
         """Load a case at start-up, repairing what a crash may have left (see folder.py)."""
@@ -213,6 +225,7 @@ class CaseStore:
 
     def _remember(self, case: dict, timeline: list[dict]) -> None:
         self.cases[case["id"]] = case
+        self._rows.pop(case["id"], None)
         for line in timeline:
             if line.get("kind") != "message":
                 continue
@@ -312,10 +325,11 @@ def status_line(folder: CaseFolder, status: str, clock: Callable[[], str] = now_
     return {"kind": "status", "at": clock(), "status": status, "from": folder.read_case()["status"]}
 
 
-def write_index(cases_dir: Path, cases: list[dict]) -> None:
+def write_index(cases_dir: Path, cases: list[dict], rows: dict[str, str] | None = None) -> None:
     """Regenerate ``cases/index.html`` from *cases*, under the lock of the cases folder (the
-    daemon and a ``case`` command may both be writing it), removing a killed writer's temp file."""
-    html = render_index(sort_cases(cases), now_iso())
+    daemon and a ``case`` command may both be writing it), removing a killed writer's temp file.
+    *rows* caches rendered rows by case id (see :func:`~evidence_store.views.render_index`)."""
+    html = render_index(sort_cases(cases), now_iso(), rows)
     with CaseFolder(cases_dir).locked():
         for leftover in cases_dir.glob(f".{INDEX_HTML}.*.tmp"):
             leftover.unlink(missing_ok=True)

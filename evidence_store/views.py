@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import html
 import math
-import unicodedata
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -70,6 +70,9 @@ REFERENCE_FIELDS = (
 # --- words and small formatting helpers, shared by both views -------------------------------------
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, all of it
+
+
 def one_line(value: object, limit: int = TEXT_CHARS) -> str:
     """*value* as a single line of at most *limit* characters, control characters removed.
 
@@ -77,8 +80,7 @@ def one_line(value: object, limit: int = TEXT_CHARS) -> str:
     a hostile subject cannot start a new Markdown list item or table row.
     """
     text = "" if value is None else str(value)
-    text = "".join(c if unicodedata.category(c) != "Cc" else " " for c in text)
-    text = " ".join(text.split())
+    text = " ".join(_CONTROL.sub(" ", text).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -399,11 +401,16 @@ _COLUMNS = (
 )
 
 
-def render_index(cases: list[dict], generated_at: str) -> str:
+def render_index(
+    cases: list[dict], generated_at: str, rows: MutableMapping[str, str] | None = None
+) -> str:
     """cases/index.html: one self-contained page listing *cases* in the order given.
 
     No script, no external resource: it opens from ``file://`` with the network down. The caller
     sorts (see :func:`sort_cases`); *generated_at* is shown as given (an ISO time reads best).
+    *rows* caches each case's rendered row by id: a caller that re-renders the page after each
+    change drops the changed cases' rows from it, and the page costs one join, not one render
+    per case.
     """
     active = sum(1 for case in cases if is_active(case))
     head = "".join(f"<th>{name}</th>" for name in _COLUMNS)
@@ -423,7 +430,7 @@ def render_index(cases: list[dict], generated_at: str) -> str:
             f" Generated {_h(when(generated_at, 'at an unknown time'))}.</p>",
             '<table id="cases">',
             f"<thead><tr>{head}</tr></thead>",
-            *_index_bodies(cases),
+            *_index_bodies(cases, {} if rows is None else rows),
             "</table>",
             "</body>",
             "</html>",
@@ -436,7 +443,7 @@ def _h(value: object) -> str:
     return html.escape(one_line(value), quote=True)
 
 
-def _index_bodies(cases: list[dict]) -> list[str]:
+def _index_bodies(cases: list[dict], rows: MutableMapping[str, str]) -> list[str]:
     """The rows in ``<tbody>`` groups, a new one each time activity changes, so the CSS can grey
     closed and final cases without a class on the row (``tr.case`` stays as it is)."""
     if not cases:
@@ -451,7 +458,10 @@ def _index_bodies(cases: list[dict]) -> list[str]:
                 bodies.append("</tbody>")
             bodies.append('<tbody class="active">' if active else '<tbody class="final">')
             previous = active
-        bodies.append(_index_row(case))
+        row = rows.get(case.get("id"))
+        if row is None:
+            row = rows[case.get("id")] = _index_row(case)
+        bodies.append(row)
     bodies.append("</tbody>")
     return bodies
 
