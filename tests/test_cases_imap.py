@@ -31,7 +31,7 @@ def test_an_orders_mail_over_weeks_makes_one_case(imap_user, tmp_path):
     assert claimwatch("run", "--once", "--config", str(config)).returncode == 0
 
     visible = sorted(p.name for p in cases.iterdir() if not p.name.startswith("."))
-    assert visible == [f"order-{ORDER}", "index.html"]
+    assert visible == ["index.html", f"order-{ORDER}"]
     folder = cases / f"order-{ORDER}"
     stored = sorted((folder / "messages").iterdir())
     unix = lambda data: data.replace(b"\r\n", b"\n")  # noqa: E731  (IMAP hands out CRLF)
