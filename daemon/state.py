@@ -17,6 +17,17 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 string as an aware datetime (naive means UTC), or ``None`` if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 class SyncState:
     """UIDVALIDITY and highest UID done, per account and folder."""
 

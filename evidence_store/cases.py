@@ -24,12 +24,13 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from daemon.atomic import make_private_dir, write_atomic
 from daemon.errors import CaseError, ClaimwatchError, ParseError
 from daemon.message import Message, parse_message
-from daemon.state import now_iso
+from daemon.state import now_iso, parse_time
 from evidence_store.folder import CASE_JSON, CaseFolder, message_file_name
 from evidence_store.index import MessageIndex, message_key
 from evidence_store.language import detect_language
@@ -56,6 +57,7 @@ REFERENCES = (
     ("claim_ids", "claim", "claim"),
 )
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # undated history sorts first
 
 Filed = tuple[dict, Message | None, str]  # an index entry, its parsed message if at hand, a role
 
@@ -156,7 +158,7 @@ class CaseStore:
         found |= {h["spool_file"]: h for h in self.index.by_thread([i for i in ids if i])}
         found.pop(entry["spool_file"], None)
         relevant = [h for h in found.values() if len(reference_keys(h)) <= MAX_ORDERS]
-        relevant.sort(key=lambda h: h.get("date") or "")
+        relevant.sort(key=lambda h: (parse_time(h.get("date")) or _EPOCH, h["spool_file"]))
         return relevant[-MAX_HISTORY:]
 
     def _add(self, case_id: str, items: list[Filed]) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from daemon.atomic import fsync_dir, make_private_dir, write_atomic
 from daemon.errors import CaseError
 from daemon.message import Attachment, safe_filename
-from evidence_store.views import parse_time
+from daemon.state import parse_time
 
 log = logging.getLogger(__name__)
 

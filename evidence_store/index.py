@@ -42,7 +42,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from tinydb.table import Document, Table
 
 from daemon.atomic import make_private_dir, write_atomic
 from daemon.errors import MessageIndexError
+from daemon.state import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -309,15 +309,8 @@ def message_key(message_id: str) -> str:
 
 def _date_key(date: Any) -> float | None:
     """Seconds since the epoch of an ISO date (naive means UTC), or None when absent/unreadable."""
-    if not isinstance(date, str) or not date:
-        return None
-    try:
-        parsed = datetime.fromisoformat(date)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    parsed = parse_time(date)
+    return None if parsed is None else parsed.timestamp()
 
 
 class MessageIndex:

@@ -9,10 +9,13 @@ again, and no two files can disagree for long.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
+from daemon.state import parse_time
 from evidence_store.checklist import Holdings, checklist
 
 FORMAT = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LABELS = ("a_to_z", "chargeback", "at_risk")  # the most severe first
 ACTIVE = ("open", "responded", "under_review")
 OUTCOMES = ("granted_amazon_funded", "granted_seller_funded", "denied", "withdrawn")
@@ -163,7 +166,7 @@ def _delivery(messages: list[dict]) -> dict | None:
     notices = [m for m in messages if m.get("delivered") and m.get("label") == "routine"]
     if not notices:
         return None
-    latest = max(notices, key=lambda m: m.get("date") or "")
+    latest = max(notices, key=lambda m: parse_time(m.get("date")) or _EPOCH)
     return {"date": latest.get("date"), "source": latest["file"]}
 
 

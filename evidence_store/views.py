@@ -17,9 +17,9 @@ import html
 import math
 import re
 from collections.abc import Iterable, MutableMapping
-from datetime import UTC, datetime
 from urllib.parse import quote
 
+from daemon.state import parse_time
 from evidence_store.carriers import CARRIER_NAMES
 from evidence_store.summary import ACTIVE, LABELS
 
@@ -93,17 +93,6 @@ def words(table: dict[str, str], key: object, missing: str = "not known") -> str
 
 def is_active(case: dict) -> bool:
     return case.get("status") in ACTIVE
-
-
-def parse_time(value: object) -> datetime | None:
-    """An ISO 8601 string as an aware datetime (naive means UTC), or ``None`` if it is not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def when(value: object, missing: str = "not known") -> str:
