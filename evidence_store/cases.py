@@ -19,6 +19,7 @@ message twice (a restart after a crash) changes nothing, since the timeline know
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -87,6 +88,7 @@ class CaseStore:
         self.keys: dict[str, str] = {}
         self.dirty = True
         self._rows: dict[str, str] = {}  # index.html rows of the unchanged cases
+        self._seen: dict[str, int] = {}  # case.json's mtime when this process last read/wrote it
         self._written = 0.0
         for folder in case_folders(self.dir):
             self._reopen(folder)
@@ -114,9 +116,21 @@ class CaseStore:
         """
         if not self.dirty or time.monotonic() - self._written < at_most_every:
             return
+        self._catch_up()
         write_index(self.dir, list(self.cases.values()), self._rows)
         self._written = time.monotonic()
         self.dirty = False
+
+    def _catch_up(self) -> None:
+        """Take in what ``claimwatch case ID note|status|export`` changed meanwhile: their
+        case.json is newer than the one this process wrote, and the page must not undo them."""
+        for case_id in self.cases:
+            folder = CaseFolder(self.dir / case_id)
+            if _mtime(folder) != self._seen.get(case_id):
+                with contextlib.suppress(ClaimwatchError):
+                    self.cases[case_id] = folder.read_case()
+                    self._seen[case_id] = _mtime(folder)
+                    self._rows.pop(case_id, None)
 
     def _reopen(self, folder: CaseFolder) -> None:
         """Load a case at start-up, repairing what a crash may have left (see folder.py)."""
@@ -130,7 +144,7 @@ class CaseStore:
             case = summarize(folder.id, timeline, folder.evidence_files())
             if _stored_case(folder) != case:
                 folder.write_views(case, render_readme(case, timeline))
-        self._remember(case, timeline)
+            self._remember(case, timeline)  # under the lock: case.json's mtime is ours
 
     def _match(self, entry: dict, tier_1: bool) -> str | None:
         references = reference_keys(entry)
@@ -180,7 +194,7 @@ class CaseStore:
                 status = line["status"] or status
             case = summarize(case_id, timeline, folder.evidence_files())
             folder.write_views(case, render_readme(case, timeline))
-        self._remember(case, timeline)
+            self._remember(case, timeline)
         self.dirty = True
 
     def _message_line(
@@ -227,6 +241,7 @@ class CaseStore:
 
     def _remember(self, case: dict, timeline: list[dict]) -> None:
         self.cases[case["id"]] = case
+        self._seen[case["id"]] = _mtime(CaseFolder(self.dir / case["id"]))
         self._rows.pop(case["id"], None)
         for line in timeline:
             if line.get("kind") != "message":
@@ -336,6 +351,13 @@ def write_index(cases_dir: Path, cases: list[dict], rows: dict[str, str] | None 
         for leftover in cases_dir.glob(f".{INDEX_HTML}.*.tmp"):
             leftover.unlink(missing_ok=True)
         write_atomic(cases_dir / INDEX_HTML, html.encode())
+
+
+def _mtime(folder: CaseFolder) -> int | None:
+    try:
+        return (folder.path / CASE_JSON).stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _stored_case(folder: CaseFolder) -> dict | None:

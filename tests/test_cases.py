@@ -374,3 +374,16 @@ def test_case_open_hands_the_folder_to_xdg_open(box, tmp_path):
     env["PATH"] = "/nonexistent"
     missing = claimwatch("case", ORDER, "open", "--config", str(config), env=env)
     assert missing.returncode == 1 and "xdg-open not found" in missing.stderr
+
+
+def test_the_daemons_index_keeps_what_a_case_command_changed(box):
+    """A status set with 'claimwatch case' while the daemon runs must survive its next rewrite
+    of index.html (the daemon holds every case in memory)."""
+    first = box.receive(sellermail.claim(ORDER, START), "a_to_z")
+    responded = {"kind": "status", "at": START.isoformat(), "status": "responded", "from": "open"}
+    update_case(CaseFolder(box.root / "cases" / first), responded)
+    box.receive(sellermail.claim("171-0000001-0000002", START), "a_to_z")  # the daemon rewrites
+    page = (box.root / "cases" / "index.html").read_text()
+    row = next(line for line in page.splitlines() if f'data-case-id="{first}"' in line)
+    assert "status-responded" in row
+    assert box.store.cases[first]["status"] == "responded"
