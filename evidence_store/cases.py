@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -88,7 +89,8 @@ class CaseStore:
         self.keys: dict[str, str] = {}
         self.dirty = True
         self._rows: dict[str, str] = {}  # index.html rows of the unchanged cases
-        self._seen: dict[str, int] = {}  # case.json's mtime when this process last read/wrote it
+        self._seen: dict[str, int | None] = {}  # case.json's mtime when we last read or wrote it
+        self._json: dict[str, str] = {}  # case.json's path, by case id
         self._written = 0.0
         for folder in case_folders(self.dir):
             self._reopen(folder)
@@ -123,13 +125,14 @@ class CaseStore:
 
     def _catch_up(self) -> None:
         """Take in what ``claimwatch case ID note|status|export`` changed meanwhile: their
-        case.json is newer than the one this process wrote, and the page must not undo them."""
-        for case_id in self.cases:
-            folder = CaseFolder(self.dir / case_id)
-            if _mtime(folder) != self._seen.get(case_id):
+        case.json is newer than the one this process wrote, and the page must not undo them.
+        One stat per case, on a path string built once (this runs before every rewrite)."""
+        for case_id, seen in self._seen.items():
+            if _mtime(self._json[case_id]) != seen:
+                folder = CaseFolder(self.dir / case_id)
                 with contextlib.suppress(ClaimwatchError):
                     self.cases[case_id] = folder.read_case()
-                    self._seen[case_id] = _mtime(folder)
+                    self._seen[case_id] = _mtime(self._json[case_id])
                     self._rows.pop(case_id, None)
 
     def _reopen(self, folder: CaseFolder) -> None:
@@ -241,7 +244,8 @@ class CaseStore:
 
     def _remember(self, case: dict, timeline: list[dict]) -> None:
         self.cases[case["id"]] = case
-        self._seen[case["id"]] = _mtime(CaseFolder(self.dir / case["id"]))
+        path = self._json.setdefault(case["id"], os.path.join(self.dir, case["id"], CASE_JSON))
+        self._seen[case["id"]] = _mtime(path)
         self._rows.pop(case["id"], None)
         for line in timeline:
             if line.get("kind") != "message":
@@ -353,9 +357,9 @@ def write_index(cases_dir: Path, cases: list[dict], rows: dict[str, str] | None 
         write_atomic(cases_dir / INDEX_HTML, html.encode())
 
 
-def _mtime(folder: CaseFolder) -> int | None:
+def _mtime(path: str) -> int | None:
     try:
-        return (folder.path / CASE_JSON).stat().st_mtime_ns
+        return os.stat(path).st_mtime_ns
     except FileNotFoundError:
         return None
 
