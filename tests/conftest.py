@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dovecot import Dovecot, find_binary
+from support import require
 
 # --- Dovecot: a real IMAP server on 127.0.0.1 ----------------------------------------------------
 # dovecot_server: one server for the whole session; imap_user: a fresh mailbox per test on it;
@@ -37,12 +38,7 @@ def _dovecot_unavailable() -> str | None:
 
 
 def require_dovecot() -> None:
-    reason = _dovecot_unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so IMAP tests may not be skipped", pytrace=False)
-    pytest.skip(reason)
+    require(_dovecot_unavailable(), "IMAP tests")
 
 
 @dataclass(frozen=True)
