@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ import scipy
 import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
-from daemon.atomic import fsync_dir, make_private_dir, write_atomic
+from daemon.atomic import atomic_file, make_private_dir, write_atomic
 from daemon.errors import ModelError
 
 MODEL_FILE = "model.joblib"
@@ -76,24 +75,15 @@ def _sha256(path: Path) -> str:
 def save_model(directory: Path, pipeline: object, card: dict) -> Path:
     """Write card then model, each atomically; a watcher reacting to the model sees its card."""
     make_private_dir(directory)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    try:
-        joblib.dump(pipeline, tmp, compress=3)
-        os.chmod(tmp, 0o644)
+    with atomic_file(directory / MODEL_FILE, 0o644) as f:
+        joblib.dump(pipeline, f, compress=3)
+        f.flush()
         card = card | {
-            "model_sha256": _sha256(Path(tmp)),
+            "model_sha256": _sha256(Path(f.name)),
             "versions": library_versions(),
             "trained_at": card.get("trained_at") or datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_atomic(directory / CARD_FILE, (json.dumps(card, indent=2) + "\n").encode(), 0o644)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / MODEL_FILE)
-        fsync_dir(directory)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return directory / MODEL_FILE
 
 

@@ -9,8 +9,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from daemon.errors import ClaimwatchError
 
@@ -36,13 +37,21 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace *path* with *data* so that readers see either the old or the new content."""
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """A binary file that replaces *path* when the block ends without an exception.
+
+    Writes go to a temp file beside *path* (readers see the old content meanwhile); it is
+    fsynced, renamed over *path* and the directory fsynced. On an exception the temp file is
+    removed and *path* left as it was. For writers that stream (a zip, a joblib dump); the file's
+    ``name`` is the temp file's path.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        os.close(fd)
+        with open(tmp, "wb") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -51,6 +60,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace *path* with *data* so that readers see either the old or the new content."""
+    with atomic_file(path, mode) as f:
+        f.write(data)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

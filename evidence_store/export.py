@@ -16,13 +16,11 @@ that leaves the machine.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -30,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from daemon.atomic import fsync_dir, make_private_dir
+from daemon.atomic import atomic_file, make_private_dir
 from daemon.errors import CaseError
 from evidence_store.carriers import CARRIER_NAMES
 from evidence_store.folder import CASE_JSON, CaseFolder
@@ -757,27 +755,14 @@ def _member_info(arcname: str, mtime: float) -> zipfile.ZipInfo:
 
 
 def _write_zip_atomic(out: Path, write_members: Callable[[zipfile.ZipFile], None]) -> None:
-    """Temp file beside *out*, fsync, rename: a crash never leaves half a pack under its name."""
+    """Atomically (see :func:`~daemon.atomic.atomic_file`): a crash never leaves half a pack
+    under its name."""
     try:
         make_private_dir(out.parent)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        with atomic_file(out, PACK_MODE) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+            write_members(zf)
     except OSError as e:
         raise _unwritable(out, e) from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), PACK_MODE)
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-                write_members(zf)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except OSError as e:
-        _discard(tmp)
-        raise _unwritable(out, e) from e
-    except BaseException:
-        _discard(tmp)
-        raise
-    fsync_dir(out.parent)
 
 
 def _unwritable(out: Path, e: OSError) -> CaseError:
@@ -785,8 +770,3 @@ def _unwritable(out: Path, e: OSError) -> CaseError:
         f"{out}: the export cannot be written there ({e.strerror or e}); "
         "choose another output path or fix the directory's permissions"
     )
-
-
-def _discard(tmp: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
