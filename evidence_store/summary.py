@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from daemon.state import parse_time
 from evidence_store.checklist import Holdings, checklist
+from evidence_store.index import REFERENCE_FIELDS
 
 FORMAT = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -66,16 +67,19 @@ def summarize(case_id: str, timeline: list[dict], evidence_files: list[str]) -> 
     reason = next((m["claim_reason"] for m in notices if m.get("claim_reason")), None)
     tracking, tracked = _tracking(messages)
     attachments = [a | {"source": m["file"]} for m in messages for a in m.get("attachments", [])]
-    refs = {key: _union(m.get(key) for m in notices or messages) for key in _REF_KEYS}
+    refs = {key: _union(m.get(key) for m in notices or messages) for key in REFERENCE_FIELDS}
     amount = _amount(notices) or _amount(messages)
     delivery = _delivery(messages)
+    listed = [_message(m) for m in messages]
     holdings = Holdings(
         tracking=tracked,
         delivery=delivery,
-        messages=[_message(m) | {"buyer": is_buyer(m)} for m in messages],
+        messages=[
+            entry | {"buyer": is_buyer(m)} for entry, m in zip(listed, messages, strict=True)
+        ],
         attachments=attachments,
         evidence_files=evidence_files,
-        order_refs=[r for key in _REF_KEYS for r in refs[key]],
+        order_refs=[r for key in REFERENCE_FIELDS for r in refs[key]],
         amount=amount,
     )
     return {
@@ -94,7 +98,7 @@ def summarize(case_id: str, timeline: list[dict], evidence_files: list[str]) -> 
         "amount": amount,
         "tracking": tracking,
         "delivery": delivery,
-        "messages": [_message(m) for m in messages],
+        "messages": listed,
         "attachments": attachments,
         "skipped_attachments": [
             s | {"source": m["file"]} for m in messages for s in m.get("skipped_attachments", [])
@@ -104,9 +108,6 @@ def summarize(case_id: str, timeline: list[dict], evidence_files: list[str]) -> 
         "notes": [{"at": e["at"], "text": e["text"]} for e in timeline if e["kind"] == "note"],
         "exports": [{"at": e["at"], "file": e["file"]} for e in timeline if e["kind"] == "export"],
     }
-
-
-_REF_KEYS = ("order_ids", "payment_refs", "shop_orders", "claim_ids")
 
 
 def current_status(timeline: list[dict]) -> str:
