@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import threading
+import time
 
 from daemon.atomic import make_private_dir
 from daemon.config import Config
@@ -24,6 +25,9 @@ from evidence_store.cases import CaseStore
 from evidence_store.index import MessageIndex
 
 log = logging.getLogger(__name__)
+
+DRAIN_EVERY = 5.0  # seconds: the spool is checked this often even when no source woke the loop
+SIGNAL_LATENCY = 0.5  # seconds: the longest the main loop sleeps before it notices a signal
 
 
 class Daemon:
@@ -93,10 +97,15 @@ class Daemon:
             len(self.config.accounts),
             self.drop.folder,
         )
+        last_drain = 0.0
         while not self.stop.is_set():
-            self._drain()
-            self.work.wait(timeout=5)
-            self.work.clear()
+            if self.work.is_set() or time.monotonic() - last_drain >= DRAIN_EVERY:
+                self.work.clear()
+                self._drain()
+                last_drain = time.monotonic()
+            # short waits: a SIGTERM caught by another thread (numpy's BLAS threads, a watcher)
+            # only flags this one, which must wake to run the handler
+            self.work.wait(timeout=SIGNAL_LATENCY)
         for thread in threads:
             thread.join(timeout=10)
         self.index.close()
