@@ -19,6 +19,8 @@ from daemon.atomic import make_private_dir, write_atomic
 from daemon.config import Config
 from daemon.errors import ClaimwatchError, ModelError, ParseError
 from daemon.message import parse_message
+from daemon.policy import load_policy
+from daemon.state import now
 from daemon.triage import build_classifier, evidence_of
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 def classify_files(config: Config, files: Iterable[Path]) -> list[dict]:
     """One result per file; a file that cannot be read or parsed gets an ``error`` instead."""
     classifier = build_classifier(config)
+    policy = load_policy(config.deadlines_file)
     results = []
     for file in files:
         try:
@@ -34,8 +37,13 @@ def classify_files(config: Config, files: Iterable[Path]) -> list[dict]:
         except (OSError, ParseError) as e:
             results.append({"file": str(file), "error": str(e)})
             continue
+        verdict = classifier.classify(message)
+        due = policy.apply(verdict.label, message.from_addr, message.date or now())
         results.append(
-            {"file": str(file)} | classifier.classify(message).as_dict() | evidence_of(message)
+            {"file": str(file)}
+            | verdict.as_dict()
+            | evidence_of(message)
+            | {"policy_deadline": due["policy_deadline"], "policy": due["policy"]}
         )
     return results
 

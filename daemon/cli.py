@@ -160,6 +160,7 @@ def demo(config_path: Path | None, data_dir: Path | None) -> None:
 @click.option("--all", "show_all", is_flag=True, help="closed and decided cases too")
 def cases(config_path: Path | None, as_json: bool, show_all: bool) -> None:
     """Open cases, most urgent first."""
+    from daemon.state import now
     from evidence_store.commands import format_cases, list_cases
 
     cases_dir = load_config(config_path, required=False).data_dir / "cases"
@@ -167,7 +168,7 @@ def cases(config_path: Path | None, as_json: bool, show_all: bool) -> None:
     click.echo(
         json.dumps(found, indent=2, ensure_ascii=False)
         if as_json
-        else format_cases(found, cases_dir, show_all)
+        else format_cases(found, cases_dir, show_all, now())
     )
 
 
@@ -202,7 +203,8 @@ def case_command(
     from evidence_store import commands
     from evidence_store.cases import find_case
 
-    folder = find_case(load_config(config_path, required=False).data_dir / "cases", ref)
+    config = load_config(config_path, required=False)
+    folder = find_case(config.data_dir / "cases", ref)
     if action is None:
         case = folder.read_case()
         click.echo(
@@ -219,6 +221,6 @@ def case_command(
         commands.set_status(folder, words[0])
         click.echo(f"{folder.id}: {words[0]}")
     elif action == "open":
-        commands.open_folder(folder)
+        commands.open_folder(folder, config.open_command)
     else:
         click.echo(commands.export(folder, out))

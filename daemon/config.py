@@ -21,6 +21,7 @@ import textwrap
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,15 @@ class Config:
     rules_file: Path
     review_threshold: float
     attachment_max_bytes: int
+    deadlines_file: Path
+    reminders: tuple[str | timedelta, ...]
+    quiet_hours: tuple[time, time] | None
+    backfill_age: timedelta
+    desktop_notifications: bool
+    notify_command: str | None
+    burst: int
+    routine_digest: time | None
+    open_command: str
     accounts: tuple[Account, ...]
 
 
@@ -150,6 +160,72 @@ def _choice(*choices: str) -> Callable[[object], str]:
         return value
 
     return parse
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def duration(value: object) -> timedelta:
+    """A span written the way people write it: "48h", "7d", "90m", "1h30m", or seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _type_error('a duration such as "48h", "7d" or "1h30m"', value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or not re.fullmatch(r"(?:\d+(?:\.\d+)?\s*[dhms]\s*)+", text, re.I):
+            raise ValueError(
+                f'expected a duration such as "48h", "7d" or "1h30m" (d, h, m, s), got {value!r}'
+            )
+        seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in _DURATION_PART.findall(text))
+    else:
+        seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"expected a duration > 0, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def duration_text(span: timedelta) -> str:
+    """ "48h", "7d", "1h30m": a duration as the configuration writes it."""
+    seconds = int(span.total_seconds())
+    parts = []
+    for unit, size in _UNIT_SECONDS.items():
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def _time_of_day(value: object) -> time:
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        hours, minutes = (int(part) for part in value.strip().split(":"))
+        if hours < 24 and minutes < 60:
+            return time(hours, minutes)
+    raise _type_error('a time of day "HH:MM" (24-hour clock), e.g. "18:00"', value)
+
+
+def _quiet_hours(value: object) -> tuple[time, time] | None:
+    if value in ("", "off"):
+        return None
+    if not (isinstance(value, str) and value.count("-") == 1):
+        raise _type_error('"HH:MM-HH:MM" (e.g. "22:00-07:00"), or "off"', value)
+    start, end = (_time_of_day(part) for part in value.split("-"))
+    if start == end:
+        raise ValueError(f"quiet hours that start and end at the same time: {value!r}")
+    return start, end
+
+
+def _reminders(value: object) -> tuple[str | timedelta, ...]:
+    """ "arrival", "overdue" and durations before the deadline, most distant first."""
+    if not isinstance(value, list):
+        raise _type_error('a list such as ["arrival", "24h", "6h", "1h", "overdue"]', value)
+    marks: list[str | timedelta] = []
+    for item in value:
+        marks.append(item if item in ("arrival", "overdue") else duration(item))
+    if len(set(marks)) != len(marks):
+        raise ValueError(f"a reminder is listed twice in {value!r}")
+    spans = sorted((m for m in marks if isinstance(m, timedelta)), reverse=True)
+    words = [m for m in ("arrival", "overdue") if m in marks]
+    return (*[w for w in words if w == "arrival"], *spans, *[w for w in words if w == "overdue"])
 
 
 def _path(value: object) -> Path:
@@ -254,6 +330,7 @@ class Option:
 
 
 SHIPPED_RULES = Path(__file__).resolve().parents[1] / "config" / "rules.toml"
+SHIPPED_DEADLINES = SHIPPED_RULES.with_name("deadlines.toml")
 
 
 def _xdg_dir(variable: str, fallback: str) -> Path:
@@ -354,6 +431,79 @@ GLOBAL_OPTIONS: dict[str, Option] = {
         "is listed in case.json as skipped and stays inside the original message in messages/.",
         default=25 * 1024 * 1024,
         shown_default="26_214_400 (25 MiB)",
+    ),
+    "deadlines_file": Option(
+        _path,
+        "The deadline policy: the response window per label and sender when a notice states no "
+        "deadline of its own (A-to-z 48 h, Amazon Pay A-to-z 7 days, chargebacks 7 days, Amazon "
+        "Pay chargebacks 11 days, buyers at risk 24 h), and the acknowledgement target of a new "
+        "case. A deadline the notice states always wins. Copy the shipped file to change it.",
+        default=lambda top, _: SHIPPED_DEADLINES,
+        shown_default="config/deadlines.toml shipped with claimwatch",
+        example="~/.config/claimwatch/deadlines.toml",
+        check=_readable_file,
+    ),
+    "reminders": Option(
+        _reminders,
+        'When an open case raises an alert: "arrival" (a new claim, chargeback or buyer at '
+        'risk), spans before its deadline ("24h", "6h", "1h"), and "overdue". Each fires once '
+        "per case, across restarts; those that fell due while claimwatch was not running fire "
+        "once, together, when it starts. A case marked responded or closed raises none.",
+        default=("arrival", timedelta(hours=24), timedelta(hours=6), timedelta(hours=1), "overdue"),
+        shown_default='["arrival", "24h", "6h", "1h", "overdue"]',
+        example=["arrival", "24h", "6h", "1h", "overdue"],
+    ),
+    "quiet_hours": Option(
+        _quiet_hours,
+        'Local hours without alerts, "HH:MM-HH:MM" (may span midnight), or "off". Alerts that '
+        "fall due meanwhile fire together when the quiet hours end; an overdue claim, chargeback "
+        "or buyer at risk is never held back.",
+        default=None,
+        shown_default='"off"',
+        example="22:00-07:00",
+    ),
+    "backfill_age": Option(
+        duration,
+        "At an account's first sync, messages older than this are filed (index, cases, "
+        "evidence) but raise no alert, and their cases are marked backfilled (listed by "
+        "'claimwatch cases --all' only): nobody wants a popup for last year's claims.",
+        default=timedelta(days=14),
+        shown_default='"14d"',
+        example="14d",
+    ),
+    "desktop_notifications": Option(
+        _boolean,
+        "Raise alerts as desktop notifications over the session's D-Bus (freedesktop "
+        "Notifications). When none can be shown (no session bus, as on a server), alerts go to "
+        "notify_command; the log records every alert in any case.",
+        default=True,
+    ),
+    "notify_command": Option(
+        _text,
+        "A command run with /bin/sh -c for each alert that no desktop notification delivered; it "
+        "reads the alert as one JSON object on stdin (a hook for ntfy, mail or chat). It must "
+        "finish within 30 seconds.",
+        default=None,
+        example="curl -s -H 'Priority: urgent' -d @- https://ntfy.example.com/claims",
+    ),
+    "burst": Option(
+        _integer(1),
+        "More alerts than this at once (40 claims after an outage) become one summary "
+        "notification, updated in place, instead of one popup each.",
+        default=3,
+    ),
+    "routine_digest": Option(
+        _time_of_day,
+        'Routine mail raises no alert; set a local time ("18:00") to get one low-urgency '
+        "notification a day counting it.",
+        default=None,
+        example="18:00",
+    ),
+    "open_command": Option(
+        _text,
+        "The program that opens a case folder, for 'claimwatch case ID open' and a "
+        "notification's Open case button; it gets the folder's path as its last argument.",
+        default="xdg-open",
     ),
 }
 
@@ -627,4 +777,6 @@ def _toml(value: object) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, timedelta):
+        return json.dumps(duration_text(value))
     return json.dumps(str(value), ensure_ascii=False)

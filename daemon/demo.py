@@ -16,6 +16,7 @@ import click
 from daemon.config import default_config
 from daemon.message import Message
 from daemon.service import Daemon
+from daemon.state import now
 from evidence_store.commands import format_cases, list_cases
 
 
@@ -84,5 +85,6 @@ def run_demo(data_dir: Path | None = None) -> None:
 def _print_cases(cases_dir: Path) -> None:
     """The case folders the run opened, as ``claimwatch cases --all`` lists them."""
     click.secho("\ncases (claimwatch cases --all):", bold=True)
-    click.echo(format_cases(list_cases(cases_dir, show_all=True), cases_dir, show_all=True))
+    found = list_cases(cases_dir, show_all=True)
+    click.echo(format_cases(found, cases_dir, show_all=True, now=now()))
     click.echo(f"browse them offline: {cases_dir / 'index.html'}")

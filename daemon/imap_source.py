@@ -153,21 +153,29 @@ class FolderSync:
     ):
         self.account, self.folder, self.config = account, folder, config
         self.spool, self.state = spool, state
+        self._initial = False  # set per run: is this the folder's first complete sync?
 
     def run(self, client: IMAPClient, stop: threading.Event | None = None) -> int:
         """Fetch everything above the last UID done; return how many messages were new."""
         info = client.select_folder(self.folder, readonly=True)
         uidvalidity = int(info[b"UIDVALIDITY"])
         last_uid = self._last_uid(uidvalidity)
+        self._initial = self.state.initial(self.account.name, self.folder)
         uidnext = info.get(b"UIDNEXT")
         if info.get(b"EXISTS", 1) == 0 or (uidnext and int(uidnext) <= last_uid + 1):
-            self.state.advance(self.account.name, self.folder, uidvalidity, last_uid)
+            self._complete(uidvalidity, last_uid)
             return 0
         sizes = self._new_uids(client, uidvalidity, last_uid)
         if not sizes:
-            self.state.advance(self.account.name, self.folder, uidvalidity, last_uid)
+            self._complete(uidvalidity, last_uid)
             return 0
-        return self._download(client, uidvalidity, sizes, stop)
+        added = self._download(client, uidvalidity, sizes, stop)
+        if stop is None or not stop.is_set():
+            self._complete(uidvalidity, max(sizes))
+        return added
+
+    def _complete(self, uidvalidity: int, last_uid: int) -> None:
+        self.state.advance(self.account.name, self.folder, uidvalidity, last_uid, complete=True)
 
     def _last_uid(self, uidvalidity: int) -> int:
         """The highest UID done in this folder generation; 0 after a UIDVALIDITY change."""
@@ -219,7 +227,7 @@ class FolderSync:
         return len(names)
 
     def _origin(self, uidvalidity: int, uid: int) -> Origin:
-        return Origin.imap(self.account.name, self.folder, uidvalidity, uid)
+        return Origin.imap(self.account.name, self.folder, uidvalidity, uid, self._initial)
 
     def _new_uids(self, client: IMAPClient, uidvalidity: int, last_uid: int) -> dict[int, int]:
         """UID -> size of the messages above *last_uid* not yet in the spool.

@@ -11,15 +11,19 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
 
+from daemon.alerts import AlertLedger, Scheduler, digest_alert, digest_due
 from daemon.atomic import make_private_dir
 from daemon.config import Config
+from daemon.dispatch import Dispatcher
 from daemon.drop_folder import DropFolder, DropWatcher
 from daemon.errors import ClaimwatchError
 from daemon.imap_source import FolderSync, FolderWatcher, sync_once
+from daemon.policy import load_policy
 from daemon.processor import Handler, Processor, Tally
 from daemon.spool import Spool
-from daemon.state import Status, SyncState, now_iso
+from daemon.state import Status, SyncState, now, now_iso
 from daemon.triage import ClassifyHandler, ModelWatcher, VerdictLog, build_classifier, model_status
 from evidence_store.cases import CaseStore
 from evidence_store.index import MessageIndex
@@ -27,6 +31,9 @@ from evidence_store.index import MessageIndex
 log = logging.getLogger(__name__)
 
 DRAIN_EVERY = 5.0  # seconds: the spool is checked this often even when no source woke the loop
+ALERT_EVERY = 15.0  # seconds: how often the deadlines are checked when no mail comes in
+ALERT_GATHER = 2.0  # seconds of no new mail before the new cases are announced together
+ALERT_DRAIN = 60.0  # seconds: how long run --once and a stop wait for alerts still being sent
 SIGNAL_LATENCY = 0.5  # seconds: the longest the main loop sleeps before it notices a signal
 
 
@@ -48,7 +55,17 @@ class Daemon:
             self.spool.read,
             attachment_max_bytes=config.attachment_max_bytes,
         )
-        classify = ClassifyHandler(self.classifier, self.verdicts, self.index, self.cases)
+        classify = ClassifyHandler(
+            self.classifier,
+            self.verdicts,
+            self.index,
+            self.cases,
+            policy=load_policy(config.deadlines_file),
+            backfill_age=config.backfill_age,
+        )
+        self.ledger = AlertLedger(data_dir)
+        self.scheduler = Scheduler(config, self.ledger, self.cases.dir)
+        self.dispatcher = Dispatcher(config, self.ledger, self.scheduler)
         self.processor = Processor(data_dir, self.spool, [classify, *(handlers or [])])
         self.status.set("model", model_status(self.classifier))
         self.drop = DropFolder(config.drop_folder, self.spool)
@@ -68,8 +85,30 @@ class Daemon:
         failed = self.run_syncs()
         self.drop.scan(settled_only=False)
         self.totals = self._drain()
+        self.dispatcher.start()
+        self.check_alerts()
+        self._stop_alerts()
         self.index.close()
         return 1 if failed else 0
+
+    def check_alerts(self) -> None:
+        """Hand the alerts due now to the dispatcher (which sends them on its own thread)."""
+        self.cases.refresh()  # a case the seller marked responded meanwhile raises nothing
+        moment = now()
+        self.dispatcher.submit(self.scheduler.due(self.cases.cases.values(), moment))
+        day = digest_due(self.config, self.ledger, moment)
+        if day is not None:
+            since = self.ledger.last_digest_at or moment - timedelta(days=1)
+            digest = digest_alert(self.index.entries(), since, day)
+            if digest is None:
+                self.ledger.record_digest(day)
+            else:
+                self.dispatcher.submit([digest])
+
+    def _stop_alerts(self) -> None:
+        if not self.dispatcher.drain(ALERT_DRAIN):
+            log.warning("alerts still being sent after %.0f s; stopping anyway", ALERT_DRAIN)
+        self.dispatcher.stop(timeout=5)
 
     def run_syncs(self) -> int:
         """One sync of every configured folder into the spool; returns how many failed."""
@@ -97,17 +136,27 @@ class Daemon:
             len(self.config.accounts),
             self.drop.folder,
         )
-        last_drain = 0.0
+        self.dispatcher.start()
+        last_drain = last_alert = last_mail = 0.0
+        fresh = False  # mail processed since the last check of the deadlines
         while not self.stop.is_set():
             if self.work.is_set() or time.monotonic() - last_drain >= DRAIN_EVERY:
                 self.work.clear()
-                self._drain()
+                if self._drain().processed:
+                    fresh, last_mail = True, time.monotonic()
                 last_drain = time.monotonic()
+            # new mail is announced once it has paused for ALERT_GATHER seconds, so that a
+            # burst makes one batch (one summary notification), not a popup per message
+            gathered = fresh and time.monotonic() - last_mail >= ALERT_GATHER
+            if gathered or time.monotonic() - last_alert >= ALERT_EVERY:
+                self.check_alerts()
+                fresh, last_alert = False, time.monotonic()
             # short waits: a SIGTERM caught by another thread (numpy's BLAS threads, a watcher)
             # only flags this one, which must wake to run the handler
             self.work.wait(timeout=SIGNAL_LATENCY)
         for thread in threads:
             thread.join(timeout=10)
+        self._stop_alerts()
         self.index.close()
         log.info("claimwatch stopped")
         return 0

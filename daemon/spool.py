@@ -49,10 +49,13 @@ class Origin:
     uidvalidity: int = 0
     uid: int = 0
     filename: str = ""
+    initial: bool = False  # fetched by the folder's first sync: old mail there is backfill
 
     @classmethod
-    def imap(cls, account: str, folder: str, uidvalidity: int, uid: int) -> "Origin":
-        return cls("imap", account, folder, uidvalidity, uid)
+    def imap(
+        cls, account: str, folder: str, uidvalidity: int, uid: int, initial: bool = False
+    ) -> "Origin":
+        return cls("imap", account, folder, uidvalidity, uid, initial=initial)
 
     @classmethod
     def drop(cls, filename: str) -> "Origin":

@@ -5,16 +5,30 @@ complete version. The sync position is only advanced after the spool has the mes
 what makes "marked done only after the raw bytes are on disk" true.
 """
 
+import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from daemon.atomic import make_private_dir, read_json, write_json_atomic
 
+CLOCK_VARIABLE = "CLAIMWATCH_NOW"
+
+
+def now() -> datetime:
+    """The current time, aware, in UTC: the one clock that deadlines and reminders read.
+
+    ``$CLAIMWATCH_NOW`` (an ISO 8601 time) stands in for the wall clock, so that a test, or a
+    seller asking "what would have fired by Monday 9:00?", can run ``claimwatch run --once`` at
+    a chosen moment. A value that is not a time is ignored rather than trusted.
+    """
+    fixed = parse_time(os.environ.get(CLOCK_VARIABLE))
+    return fixed.astimezone(UTC) if fixed else datetime.now(UTC)
+
 
 def now_iso() -> str:
     """The current time as ISO 8601 with its UTC offset, the format of every timestamp we store."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return now().isoformat(timespec="seconds")
 
 
 def parse_time(value: object) -> datetime | None:
@@ -43,11 +57,21 @@ class SyncState:
             return None, 0
         return entry["uidvalidity"], entry["last_uid"]
 
-    def advance(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
-        """Record that every UID up to *last_uid* of this folder generation is spooled."""
+    def initial(self, account: str, folder: str) -> bool:
+        """True until a sync of this folder has run to its end: what such a sync brings is the
+        mailbox's past (see ``backfill_age``), even when the first attempt was interrupted."""
+        entry = self._data.get(account, {}).get(folder)
+        return not (entry and entry.get("complete"))
+
+    def advance(
+        self, account: str, folder: str, uidvalidity: int, last_uid: int, complete: bool = False
+    ) -> None:
+        """Record that every UID up to *last_uid* of this folder generation is spooled;
+        *complete* once a whole sync has finished."""
         with self._lock:
             folders = self._data.setdefault(account, {})
-            folders[folder] = {"uidvalidity": uidvalidity, "last_uid": last_uid}
+            done = complete or bool(folders.get(folder, {}).get("complete"))
+            folders[folder] = {"uidvalidity": uidvalidity, "last_uid": last_uid, "complete": done}
             write_json_atomic(self.path, self._data)
 
 

@@ -6,10 +6,14 @@ It reads files only, so it works while the daemon runs, after it died, and with 
 import os
 from pathlib import Path
 
+import click
+
 from daemon.atomic import read_json
 from daemon.config import Config
 from daemon.drop_folder import is_candidate
-from evidence_store.commands import list_cases
+from daemon.state import now
+from evidence_store.commands import list_cases, time_left_cell
+from evidence_store.views import URGENCY_COLOURS, urgency, when
 
 
 def gather_status(config: Config) -> dict:
@@ -43,8 +47,13 @@ def gather_status(config: Config) -> dict:
 
 def _active_cases(cases_dir: Path) -> list[dict]:
     """The active cases, most urgent first, as one line each would show them."""
-    keys = ("id", "label", "status", "deadline", "updated_at")
-    return [{k: case.get(k) for k in keys} for case in list_cases(cases_dir, show_all=False)]
+    keys = ("id", "label", "status", "deadline", "deadline_source", "updated_at")
+    moment = now()
+    return [
+        {k: case.get(k) for k in keys}
+        | {"time_left": time_left_cell(case, moment), "urgency": urgency(case, moment)}
+        for case in list_cases(cases_dir, show_all=False)
+    ]
 
 
 def _queue(data_dir: Path, drop_folder: Path) -> dict:
@@ -96,6 +105,9 @@ def format_status(report: dict) -> str:
         f"active cases: {len(cases)}" + (" (claimwatch cases lists them)" if cases else "")
     )
     for case in cases[:10]:
-        deadline = f", deadline {case['deadline']}" if case["deadline"] else ""
-        lines.append(f"  {case['id']}: {case['label']}, {case['status']}{deadline}")
+        deadline = f", deadline {when(case['deadline'])}" if case["deadline"] else ""
+        left = case["time_left"]
+        colour = URGENCY_COLOURS.get(case["urgency"] or "")
+        left = click.style(left, fg=colour, bold=colour == "red") if colour else left
+        lines.append(f"  {case['id']}: {case['label']}, {case['status']}, {left}{deadline}")
     return "\n".join(lines)

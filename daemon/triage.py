@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -22,7 +23,8 @@ from daemon.atomic import make_private_dir
 from daemon.config import Config
 from daemon.errors import ModelError
 from daemon.message import Message
-from daemon.state import Status, now_iso
+from daemon.policy import DeadlinePolicy
+from daemon.state import Status, now, now_iso
 from evidence_store.cases import INDEX_INTERVAL, CaseStore
 from evidence_store.extraction import extract
 from evidence_store.index import MessageIndex
@@ -63,9 +65,11 @@ class VerdictLog:
         self.path = make_private_dir(data_dir / "state") / "verdicts.jsonl"
         self._lock = threading.Lock()
 
-    def append(self, name: str, record: dict, message: Message, verdict: Verdict) -> dict:
+    def append(
+        self, name: str, record: dict, message: Message, verdict: Verdict, **extra: object
+    ) -> dict:
         """Record one verdict; returns the line, which is also the message's index entry."""
-        line = index_entry(name, record, message, verdict)
+        line = index_entry(name, record, message, verdict) | extra
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -116,8 +120,12 @@ class ClassifyHandler:
         verdicts: VerdictLog,
         index: MessageIndex | None = None,
         cases: CaseStore | None = None,
+        *,
+        policy: DeadlinePolicy | None = None,
+        backfill_age: timedelta | None = None,
     ):
         self.classifier, self.verdicts, self.index, self.cases = classifier, verdicts, index, cases
+        self.policy, self.backfill_age = policy, backfill_age
         self._prepared: dict[int, Verdict] = {}
 
     def prepare(self, messages: list[Message]) -> None:
@@ -127,7 +135,9 @@ class ClassifyHandler:
 
     def __call__(self, name: str, record: dict, message: Message) -> None:
         verdict = self._prepared.pop(id(message), None) or self.classifier.classify(message)
-        entry = self.verdicts.append(name, record, message, verdict)
+        extra = self._deadline_fields(verdict.label, message)
+        extra["backfill"] = self._is_backfill(record, message)
+        entry = self.verdicts.append(name, record, message, verdict, **extra)
         if self.index is not None:
             self.index.add(entry)  # by order id and thread: a later case finds its history here
         case_id = self.cases.file(entry, message) if self.cases is not None else None
@@ -141,6 +151,18 @@ class ClassifyHandler:
                 ", ".join(verdict.reasons[:2]),
                 f" -> case {case_id}" if case_id else "",
             )
+
+    def _deadline_fields(self, label: str, message: Message) -> dict:
+        if self.policy is None:
+            return {}
+        return self.policy.apply(label, message.from_addr, message.date or now())
+
+    def _is_backfill(self, record: dict, message: Message) -> bool:
+        """Old mail met at an account's first sync: filed as evidence, never alerted on."""
+        origin = record.get("origin") or {}
+        if self.backfill_age is None or not origin.get("initial") or message.date is None:
+            return False
+        return now() - message.date > self.backfill_age
 
     def finish(self) -> None:
         """After a chunk: cases/index.html for the cases it changed (at most every few seconds

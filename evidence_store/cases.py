@@ -36,7 +36,13 @@ from daemon.state import now_iso, parse_time
 from evidence_store.folder import CASE_JSON, CaseFolder, message_file_name
 from evidence_store.index import MessageIndex, message_key
 from evidence_store.language import detect_language
-from evidence_store.summary import STATUSES, current_status, next_status, summarize
+from evidence_store.summary import (
+    STATUSES,
+    current_status,
+    next_status,
+    reopened_status,
+    summarize,
+)
 from evidence_store.views import render_index, render_readme, sort_cases
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ ENTRY_FIELDS = (
     "spool_file", "message_id", "in_reply_to", "references", "date", "from", "subject", "label",
     "tier", "confidence", "needs_review", "order_ids", "payment_refs", "shop_orders", "claim_ids",
     "tracking", "amounts", "claim_reason", "decision", "delivered", "deadline",
+    "policy_deadline", "policy", "ack_by", "backfill",
 )  # fmt: skip
 # Reference kinds, strongest first: (entry field, key prefix, case id prefix).
 REFERENCES = (
@@ -123,10 +130,17 @@ class CaseStore:
         self._written = time.monotonic()
         self.dirty = False
 
-    def _catch_up(self) -> None:
+    def refresh(self) -> None:
+        """Take in what the seller did meanwhile (marked a case responded, added a note), before
+        deciding which reminders are due."""
+        if self._catch_up():
+            self.dirty = True
+
+    def _catch_up(self) -> bool:
         """Take in what ``claimwatch case ID note|status|export`` changed meanwhile: their
         case.json is newer than the one this process wrote, and the page must not undo them.
         One stat per case, on a path string built once (this runs before every rewrite)."""
+        changed = False
         for case_id, seen in self._seen.items():
             if _mtime(self._json[case_id]) != seen:
                 folder = CaseFolder(self.dir / case_id)
@@ -134,6 +148,8 @@ class CaseStore:
                     self.cases[case_id] = folder.read_case()
                     self._seen[case_id] = _mtime(self._json[case_id])
                     self._rows.pop(case_id, None)
+                    changed = True
+        return changed
 
     def _reopen(self, folder: CaseFolder) -> None:
         """Load a case at start-up, repairing what a crash may have left (see folder.py)."""
@@ -185,16 +201,19 @@ class CaseStore:
             filed = {e.get("spool_file") for e in timeline if e.get("kind") == "message"}
             known = {a["sha256"]: a["file"] for e in timeline for a in e.get("attachments", [])}
             status = current_status(timeline)
+            seen = {e.get("label") for e in timeline if _is_notice(e)}
             for entry, message, role in items:
                 if entry["spool_file"] in filed:
                     continue  # filed before a crash or by an earlier pass: nothing to do
-                line = self._message_line(folder, entry, message, role, known, status)
+                line = self._message_line(folder, entry, message, role, known)
                 if line is None:
                     continue
+                line["status"] = _moved_status(line, status, seen)
                 folder.append(line)
                 timeline.append(line)
                 filed.add(entry["spool_file"])
                 status = line["status"] or status
+                seen |= {line["label"]} if _is_notice(line) else set()
             case = summarize(case_id, timeline, folder.evidence_files())
             folder.write_views(case, render_readme(case, timeline))
             self._remember(case, timeline)
@@ -207,7 +226,6 @@ class CaseStore:
         message: Message | None,
         role: str,
         known: dict[str, str],
-        status: str,
     ) -> dict | None:
         """Store one message and its attachments; returns its timeline line.
 
@@ -228,7 +246,6 @@ class CaseStore:
             kept, left = folder.store_attachment(attachment, known, self.attachment_max_bytes)
             stored += [kept] if kept else []
             skipped += [left] if left else []
-        notice = entry.get("label") in ("a_to_z", "chargeback") and role != "history"
         line = {k: entry.get(k) for k in ENTRY_FIELDS} | {
             "kind": "message",
             "at": self.clock(),
@@ -236,7 +253,7 @@ class CaseStore:
             "file": folder.store_message(message_file_name(entry), raw),
             "attachments": stored,
             "skipped_attachments": skipped,
-            "status": next_status(status, entry.get("decision")) if notice else None,
+            "status": None,
         }
         if entry.get("tier") == 1 and message is not None:
             line["language"] = detect_language(f"{message.subject}\n{message.text}")
@@ -255,6 +272,24 @@ class CaseStore:
                 keys = [*reference_keys(line), *keys]
             for key in keys:
                 self.keys.setdefault(key, case["id"])
+
+
+def _is_notice(line: dict) -> bool:
+    """A tier-1 message the case is about (not one pulled in as history)."""
+    return line.get("kind") == "message" and line.get("tier") == 1 and line.get("role") != "history"
+
+
+def _moved_status(line: dict, status: str, seen: set[str]) -> str | None:
+    """The status a message moves its case to: a claim or chargeback notice's decision, or a
+    reopening (see :func:`~evidence_store.summary.reopened_status`); None when it stays."""
+    if not _is_notice(line):
+        return None
+    label, decision = line.get("label") or "", line.get("decision")
+    if label in ("a_to_z", "chargeback"):
+        moved = next_status(status, decision)
+        if moved is not None:
+            return moved
+    return reopened_status(status, label, decision, seen)
 
 
 def reference_keys(entry: dict) -> list[str]:

@@ -7,9 +7,13 @@ filed is never lost. They need neither the message index nor the IMAP accounts.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
+
+import click
 
 from daemon.errors import CaseError
 from daemon.state import now_iso
@@ -19,29 +23,35 @@ from evidence_store.folder import README, CaseFolder
 from evidence_store.views import (
     REASON_WORDS,
     STATUS_WORDS,
+    URGENCY_COLOURS,
     amount_text,
     is_active,
     one_line,
     references,
     sort_cases,
+    time_left,
+    urgency,
 )
 
 COLUMNS = (("case", 34), ("status", 24), ("kind", 11), ("order", 20), ("amount", 12))
+TIME_LEFT = 22
 
 
 def list_cases(cases_dir: Path, show_all: bool) -> list[dict]:
-    """Cases most urgent first; only the active ones unless *show_all*."""
+    """Cases most urgent first; unless *show_all*, only the active ones, and not those filed from
+    an old mailbox at the first sync (backfilled: their claims are long decided)."""
     cases = sort_cases(load_cases(cases_dir))
-    return cases if show_all else [c for c in cases if is_active(c)]
+    return cases if show_all else [c for c in cases if is_active(c) and not c.get("backfilled")]
 
 
-def format_cases(cases: list[dict], cases_dir: Path, show_all: bool) -> str:
-    """The table ``claimwatch cases`` prints."""
+def format_cases(cases: list[dict], cases_dir: Path, show_all: bool, now: datetime) -> str:
+    """The table ``claimwatch cases`` prints; the time left is coloured by urgency (click drops
+    the colour when the output is not a terminal)."""
     if not cases:
-        hint = "" if show_all else " (closed ones: --all)"
+        hint = "" if show_all else " (closed and backfilled ones: --all)"
         return f"no {'' if show_all else 'active '}cases{hint}; folders live in {cases_dir}"
-    header = "".join(f"{name:{width}}" for name, width in COLUMNS) + "evidence  reason"
-    rows = [header]
+    header = "".join(f"{name:{width}}" for name, width in COLUMNS)
+    rows = [f"{header}{'time left':{TIME_LEFT}}evidence  reason"]
     for case in cases:
         refs = references(case)
         cells = (
@@ -57,9 +67,21 @@ def format_cases(cases: list[dict], cases_dir: Path, show_all: bool) -> str:
         checklist = case.get("checklist", [])
         have = sum(1 for item in checklist if item.get("present"))
         reason = REASON_WORDS.get(case.get("claim_reason") or "", "-")
-        rows.append(f"{line}{f'{have}/{len(checklist)}':10}{reason}")
+        left = f"{time_left_cell(case, now):{TIME_LEFT}}"
+        colour = URGENCY_COLOURS.get(urgency(case, now) or "")
+        left = click.style(left, fg=colour, bold=colour == "red") if colour else left
+        rows.append(f"{line}{left}{f'{have}/{len(checklist)}':10}{reason}")
     rows.append(f"\n{len(cases)} case(s); folders and index.html in {cases_dir}")
     return "\n".join(rows)
+
+
+def time_left_cell(case: dict, now: datetime) -> str:
+    """The time left while the seller has to act; otherwise what the case is waiting for."""
+    if case.get("status") != "open":
+        return "-"
+    if not case.get("deadline"):
+        return "no deadline"
+    return time_left(case["deadline"], now)
 
 
 def show_case(folder: CaseFolder) -> str:
@@ -90,15 +112,30 @@ def export(folder: CaseFolder, out: Path | None) -> Path:
     return path
 
 
-def open_folder(folder: CaseFolder) -> None:
-    """Open the case folder in the desktop's file manager."""
-    opener = shutil.which("xdg-open")
-    if opener is None:
-        raise CaseError(f"xdg-open not found (package xdg-utils); the folder is {folder.path}")
+def open_folder(folder: CaseFolder, command: str = "xdg-open") -> None:
+    """Open the case folder in the desktop's file manager, and record that the seller looked
+    (which meets the case's acknowledgement target)."""
+    open_path(command, folder.path)
+    record_viewed(folder.path, via="cli")
+
+
+def open_path(command: str, path: Path) -> None:
+    """Run *command* (``open_command``: xdg-open by default) with *path* as its last argument."""
+    argv = shlex.split(command)
+    if not argv or shutil.which(argv[0]) is None:
+        hint = " (package xdg-utils)" if argv[:1] == ["xdg-open"] else ""
+        name = argv[0] if argv else "open_command (empty)"
+        raise CaseError(
+            f"{name} not found{hint}; install it or set open_command; the path is {path}"
+        )
     try:
-        subprocess.run([opener, str(folder.path)], check=True, timeout=30)
+        subprocess.run([*argv, str(path)], check=True, timeout=30, stdin=subprocess.DEVNULL)
     except (subprocess.SubprocessError, OSError) as e:
-        raise CaseError(f"xdg-open could not open {folder.path}: {e}") from e
+        raise CaseError(f"{argv[0]} could not open {path}: {e}") from e
+
+
+def record_viewed(path: Path, via: str) -> dict:
+    return update_case(CaseFolder(path), {"kind": "viewed", "at": now_iso(), "via": via})
 
 
 def _cut(value: str, width: int) -> str:

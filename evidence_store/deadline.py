@@ -21,6 +21,8 @@ import functools
 import re
 from datetime import UTC, datetime, time, timedelta
 
+from daemon.state import now as clock_now
+
 LANGUAGES = ["en", "fr", "de", "es", "it"]
 
 # Words that introduce a deadline, per language; "by"/"bis" alone are common, so they count
@@ -86,7 +88,7 @@ def stated_deadline(
 
     *sent* is the Date header; *received* (default: now) stands in when it is missing.
     """
-    anchor = _aware(sent or received or datetime.now(UTC))
+    anchor = _aware(sent or received or clock_now())
     found = [d for d in _absolute(text, anchor) if d >= anchor - timedelta(days=1)]
     found += _relative(text, anchor)
     return min(found).astimezone(UTC) if found else None

@@ -388,6 +388,11 @@ class MessageIndex:
             found |= self._by_message.get(message_key(message_id), set())
         return self._sorted(found)
 
+    def entries(self) -> Iterator[dict]:
+        """Every entry (the routine digest counts a day's worth once a day)."""
+        for doc_id in list(self._by_spool.values()):
+            yield self._entry(doc_id)
+
     def __len__(self) -> int:
         return len(self._by_spool)
 

@@ -45,6 +45,27 @@ def next_status(current: str, decision: str | None) -> str | None:
     return None
 
 
+def reopened_status(current: str, label: str, decision: str | None, seen: set[str]) -> str | None:
+    """ "open" when a tier-1 message puts the ball back in the seller's court, else None.
+
+    A case that was answered or decided is not over when a new claim arrives: a buyer whose
+    message was answered may still file an A-to-z claim, a denied claim may be followed by a
+    chargeback. Without this, the case would stay "responded" and its new deadline would raise no
+    reminder. So: a claim or chargeback of a kind the case has not had, a notice that a claim was
+    filed on a closed or decided case, and a buyer writing again after the seller answered, all
+    reopen it. *seen* holds the labels of the case's earlier notices.
+    """
+    if current == "open":
+        return None
+    if label in ("a_to_z", "chargeback") and label not in seen:
+        return "open"
+    if decision == "open" and RANK[current] >= RANK["closed"]:
+        return "open"
+    if label == "at_risk" and current == "responded":
+        return "open"
+    return None
+
+
 def is_buyer(message: dict) -> bool:
     """A buyer wrote it: an at-risk message, or mail relayed by Amazon's buyer-seller service."""
     relayed = "@marketplace.amazon." in (message.get("from") or "")
@@ -93,7 +114,9 @@ def summarize(case_id: str, timeline: list[dict], evidence_files: list[str]) -> 
         "claim_reason": reason,
         "created_at": timeline[0]["at"] if timeline else None,
         "updated_at": timeline[-1]["at"] if timeline else None,
-        "deadline": _deadline(notices),
+        **_deadline(notices),
+        **_acknowledgement(timeline),
+        "backfilled": bool(notices) and all(m.get("backfill") for m in _current(notices)),
         **refs,
         "amount": amount,
         "tracking": tracking,
@@ -128,6 +151,7 @@ def _message(m: dict) -> dict:
         "label": m.get("label"),
         "role": m.get("role"),
         "decision": m.get("decision"),
+        "backfill": bool(m.get("backfill")),
     }
 
 
@@ -150,11 +174,59 @@ def _tracking(messages: list[dict]) -> tuple[list[dict], list[dict]]:
     return public, list(seen.values())
 
 
-def _deadline(notices: list[dict]) -> str | None:
-    """The deadline the latest notice states (a reminder restates or moves it). Without one, the
-    case has none yet: the deadline policy of the alerts issue fills that gap."""
-    stated = [m["deadline"] for m in notices if m.get("deadline") and m.get("role") != "history"]
-    return stated[-1] if stated else None
+def _current(notices: list[dict]) -> list[dict]:
+    """The tier-1 messages the case is about now: those filed as it opened or later, not the
+    earlier ones pulled in as history."""
+    return [m for m in notices if m.get("role") != "history"]
+
+
+def _deadline(notices: list[dict]) -> dict:
+    """The case's deadline and where it comes from, read through its notices in filing order.
+
+    A deadline a notice states replaces the one before it (a reminder restates or moves it). A
+    notice that states none brings its policy deadline (daemon/policy.py), which counts when the
+    case had no deadline, or when the one it had passed before this notice was sent (a new claim
+    on an old order starts afresh), or when it is earlier: a reminder that states nothing must not
+    push the deadline back.
+    """
+    due: datetime | None = None
+    found: dict = {"deadline": None, "deadline_source": None}
+    for m in _current(notices):
+        if m.get("deadline") and parse_time(m["deadline"]):
+            due = parse_time(m["deadline"])
+            found = {"deadline": m["deadline"], "deadline_source": "stated"}
+            continue
+        policy = parse_time(m.get("policy_deadline"))
+        if policy is None:
+            continue
+        sent = parse_time(m.get("date")) or parse_time(m.get("at")) or policy
+        if due is None or sent >= due or policy < due:
+            due = policy
+            found = {"deadline": m["policy_deadline"], "deadline_source": f"policy:{m['policy']}"}
+    return found
+
+
+SELLER_ACTIONS = ("note", "status", "export", "viewed")
+
+
+def _awaits_acknowledgement(entry: dict) -> bool:
+    new = entry.get("kind") == "message" and entry.get("role") in ("opened", "joined")
+    return (
+        new and entry.get("tier") == 1 and bool(entry.get("ack_by")) and not entry.get("backfill")
+    )
+
+
+def _acknowledgement(timeline: list[dict]) -> dict:
+    """When the seller last acted on the case, and by when the tier-1 mail that came after that
+    should be looked at (the internal acknowledgement target; None once the seller has acted)."""
+    acted = None
+    ack_by = None
+    for entry in timeline:
+        if entry.get("kind") in SELLER_ACTIONS:
+            acted, ack_by = entry.get("at"), None
+        elif _awaits_acknowledgement(entry):
+            ack_by = ack_by or entry["ack_by"]
+    return {"acknowledge_by": ack_by, "acknowledged_at": acted}
 
 
 def _amount(messages: list[dict]) -> dict | None:

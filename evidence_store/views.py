@@ -17,6 +17,7 @@ import html
 import math
 import re
 from collections.abc import Iterable, MutableMapping
+from datetime import datetime
 from urllib.parse import quote
 
 from daemon.state import parse_time
@@ -104,6 +105,43 @@ def when(value: object, missing: str = "not known") -> str:
     zone = "UTC" if not offset else parsed.strftime("%z")
     zone = zone if zone == "UTC" else f"{zone[:3]}:{zone[3:]}"
     return f"{parsed:%Y-%m-%d %H:%M} {zone}"
+
+
+def time_left(deadline: object, now: datetime) -> str:
+    """ "2d 4h left", "5h 10m left", "40m left", "overdue by 3h": the deadline as a seller reads
+    it at a glance (the exact time is in case.json and README.md)."""
+    due = parse_time(deadline)
+    if due is None:
+        return "no deadline"
+    seconds = int((due - now).total_seconds())
+    text = _span(abs(seconds))
+    return f"{text} left" if seconds > 0 else f"overdue by {text}"
+
+
+def _span(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes and hours < 6 else f"{hours}h"
+    return f"{max(minutes, 1)}m"
+
+
+URGENCY_COLOURS = {"overdue": "red", "urgent": "red", "soon": "yellow", "later": "green"}
+
+
+def urgency(case: dict, now: datetime) -> str | None:
+    """How pressing an active case's deadline is: overdue, urgent (under 6 h), soon (under 24 h)
+    or later; None for a case without a deadline or no longer waiting for the seller."""
+    due = parse_time(case.get("deadline"))
+    if due is None or case.get("status") != "open":
+        return None
+    left = (due - now).total_seconds()
+    if left <= 0:
+        return "overdue"
+    return "urgent" if left < 6 * 3600 else "soon" if left < 86400 else "later"
 
 
 def amount_text(amount: object) -> str:

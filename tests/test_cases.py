@@ -371,9 +371,19 @@ def test_case_open_hands_the_folder_to_xdg_open(box, tmp_path):
     done = claimwatch("case", ORDER, "open", "--config", str(config), env=env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "opened").read_text().strip() == str(box.root / "cases" / case_id)
+    case = json.loads((box.root / "cases" / case_id / "case.json").read_text())
+    assert case["acknowledged_at"] is not None  # looking at the case meets its ack target
+    assert case["acknowledge_by"] is None
     env["PATH"] = "/nonexistent"
     missing = claimwatch("case", ORDER, "open", "--config", str(config), env=env)
     assert missing.returncode == 1 and "xdg-open not found" in missing.stderr
+    config.write_text(f'data_dir = "{box.root}"\nopen_command = "{opener} --new-window"\n')
+    done = claimwatch("case", ORDER, "open", "--config", str(config), env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "opened").read_text().split() == [
+        "--new-window",
+        str(box.root / "cases" / case_id),
+    ]
 
 
 def test_the_daemons_index_keeps_what_a_case_command_changed(box):

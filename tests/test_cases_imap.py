@@ -55,7 +55,8 @@ def test_an_orders_mail_over_weeks_makes_one_case(imap_user, tmp_path):
 
 def test_the_case_commands(imap_user, tmp_path):
     server, user = imap_user.server, imap_user.name
-    config = str(write_config(tmp_path, server, imap_user))
+    # dated weeks ago and met at the first sync: without this they would be backfill
+    config = str(write_config(tmp_path, server, imap_user, extra='backfill_age = "3650d"'))
     other = "171-0000001-0000002"
     server.append(
         user,
@@ -69,11 +70,14 @@ def test_the_case_commands(imap_user, tmp_path):
     assert claimwatch("run", "--once", "--config", config).returncode == 0
 
     listed = json.loads(claimwatch("cases", "--json", "--config", config).stdout)
-    assert [c["id"] for c in listed] == [f"order-{ORDER}", f"order-{other}"]  # A-to-z first
+    # the nearest deadline first: the buyer's 24 h response target passed weeks before the
+    # claim's "3 calendar days"
+    assert [c["id"] for c in listed] == [f"order-{other}", f"order-{ORDER}"]
+    assert [c["deadline_source"] for c in listed] == ["policy:buyer-at-risk", "stated"]
     status = json.loads(claimwatch("status", "--json", "--config", config).stdout)
-    assert [(c["id"], c["label"]) for c in status["cases"]] == [
-        (f"order-{ORDER}", "a_to_z"),
-        (f"order-{other}", "at_risk"),
+    assert [(c["id"], c["label"], c["urgency"]) for c in status["cases"]] == [
+        (f"order-{other}", "at_risk", "overdue"),
+        (f"order-{ORDER}", "a_to_z", "overdue"),
     ]
     table = claimwatch("cases", "--config", config).stdout
     assert f"order-{ORDER}" in table and "A-to-z" in table and "2 case(s)" in table

@@ -64,9 +64,11 @@ def load_error(tmp_path: Path, text: str) -> tuple[Path, str]:
 EXACT = [
     (
         "acounts = 1\n",
-        "unknown key 'acounts' (known keys: accounts, attachment_max_bytes, backoff_initial, "
-        "backoff_max, data_dir, drop_folder, fetch_batch, fetch_batch_bytes, idle, idle_refresh, "
-        "log_level, poll_interval, review_threshold, rules_file, socket_timeout)",
+        "unknown key 'acounts' (known keys: accounts, attachment_max_bytes, backfill_age, "
+        "backoff_initial, backoff_max, burst, data_dir, deadlines_file, desktop_notifications, "
+        "drop_folder, fetch_batch, fetch_batch_bytes, idle, idle_refresh, log_level, "
+        "notify_command, open_command, poll_interval, quiet_hours, reminders, review_threshold, "
+        "routine_digest, rules_file, socket_timeout)",
     ),
     (
         ACCOUNT + 'port = "abc"\n',
@@ -95,6 +97,35 @@ EXACT = [
         ACCOUNT + "port = true\n",
         "accounts[0] (amazon-fr).port: expected an integer, got True (bool)",
     ),
+    (
+        'backfill_age = "two weeks"\n',
+        'backfill_age: expected a duration such as "48h", "7d" or "1h30m" (d, h, m, s), '
+        "got 'two weeks'",
+    ),
+    ('backfill_age = "0d"\n', "backfill_age: expected a duration > 0, got '0d'"),
+    (
+        'reminders = ["arrival", "24h", "1d"]\n',
+        "reminders: a reminder is listed twice in ['arrival', '24h', '1d']",
+    ),
+    (
+        'reminders = ["arrival", "soon"]\n',
+        'reminders: expected a duration such as "48h", "7d" or "1h30m" (d, h, m, s), got \'soon\'',
+    ),
+    (
+        'quiet_hours = "22h-7h"\n',
+        'quiet_hours: expected a time of day "HH:MM" (24-hour clock), e.g. "18:00", '
+        "got '22h' (str)",
+    ),
+    (
+        'quiet_hours = "22:00-22:00"\n',
+        "quiet_hours: quiet hours that start and end at the same time: '22:00-22:00'",
+    ),
+    (
+        'routine_digest = "25:00"\n',
+        'routine_digest: expected a time of day "HH:MM" (24-hour clock), e.g. "18:00", '
+        "got '25:00' (str)",
+    ),
+    ("burst = 0\n", "burst: expected an integer >= 1, got 0"),
 ]
 
 
