@@ -108,6 +108,6 @@ def format_status(report: dict) -> str:
         deadline = f", deadline {when(case['deadline'])}" if case["deadline"] else ""
         left = case["time_left"]
         colour = URGENCY_COLOURS.get(case["urgency"] or "")
-        left = click.style(left, fg=colour, bold=colour == "red") if colour else left
+        left = click.style(left, fg=colour, bold=colour == "red" or None) if colour else left
         lines.append(f"  {case['id']}: {case['label']}, {case['status']}, {left}{deadline}")
     return "\n".join(lines)

@@ -69,7 +69,7 @@ def format_cases(cases: list[dict], cases_dir: Path, show_all: bool, now: dateti
         reason = REASON_WORDS.get(case.get("claim_reason") or "", "-")
         left = f"{time_left_cell(case, now):{TIME_LEFT}}"
         colour = URGENCY_COLOURS.get(urgency(case, now) or "")
-        left = click.style(left, fg=colour, bold=colour == "red") if colour else left
+        left = click.style(left, fg=colour, bold=colour == "red" or None) if colour else left
         rows.append(f"{line}{left}{f'{have}/{len(checklist)}':10}{reason}")
     rows.append(f"\n{len(cases)} case(s); folders and index.html in {cases_dir}")
     return "\n".join(rows)

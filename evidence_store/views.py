@@ -273,11 +273,23 @@ def _facts_table(case: dict) -> list[str]:
         ("Amount", amount_text(case.get("amount"))),
         ("Marketplace", words(MARKETPLACE_WORDS, case.get("marketplace"))),
         ("Claim reason", words(REASON_WORDS, case.get("claim_reason"), "not stated")),
-        ("Deadline", when(case.get("deadline"), "not known yet")),
+        ("Deadline", _deadline_text(case)),
         ("Opened", when(case.get("created_at"))),
         ("Updated", when(case.get("updated_at"))),
     ]
     return ["| | |", "|---|---|", *(f"| {name} | {_md(value)} |" for name, value in rows)]
+
+
+def _deadline_text(case: dict) -> str:
+    """The deadline and whether the notice said so or claimwatch's policy assumed it: a seller
+    should know when to check the marketplace's own figure."""
+    text = when(case.get("deadline"), "not known yet")
+    source = case.get("deadline_source") or ""
+    if source == "stated":
+        return f"{text} (stated in the notice)"
+    if source.startswith("policy:"):
+        return f"{text} (no deadline stated; claimwatch's default {source[7:]!r}, which errs early)"
+    return text
 
 
 def _checklist_lines(case: dict) -> list[str]:

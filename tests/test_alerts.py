@@ -344,3 +344,24 @@ def test_first_sync_of_an_old_mailbox_raises_no_popup_yet_keeps_the_history(
     ]
     assert case["deadline_source"] == "stated"  # the new claim's own three days, not the old
     assert f"order-{old_a}" in listed()
+
+
+def test_routine_mail_raises_no_popup_but_an_optional_daily_digest(bus, tmp_path):
+    seller = Seller(tmp_path, bus.env, extra='routine_digest = "18:00"')
+    for n in range(3):
+        seller.drop(f"shipped-{n}.eml", sellermail.shipping(f"171-{n:07}-1111111", T0))
+    seller.run(T0 + 5 * M)  # 09:05
+    assert bus.notifications() == []
+    seller.run(T0 + 9 * H + M)  # 18:01: the day's digest
+    [digest] = bus.wait_for_notifications(1, WAIT)
+    assert digest["hints"]["urgency"] == 0
+    assert digest["summary"] == "claimwatch: 3 routine message(s) since the last digest"
+    seller.run(T0 + 9 * H + 30 * M)  # once a day
+    seller.run(T0 + 33 * H + M)  # the next day brought no routine mail: nothing to say
+    assert len(bus.notifications()) == 1
+    seller.drop("shipped-late.eml", sellermail.shipping("171-0000009-1111111", T0 + 40 * H))
+    seller.run(T0 + 40 * H)
+    seller.run(T0 + 57 * H + M)  # the day after at 18:01: only what came since the last digest
+    assert bus.wait_for_notifications(2, WAIT)[1]["summary"] == (
+        "claimwatch: 1 routine message(s) since the last digest"
+    )

@@ -317,3 +317,35 @@ def test_an_alert_names_order_amount_and_reason(tmp_path):
         "New A-to-z Guarantee claim",
     ]
     assert alert.payload()["time_left_seconds"] == 30 * 3600
+
+
+def test_cases_colour_the_time_left_by_urgency(tmp_path):
+    from evidence_store.commands import format_cases
+
+    cases = [
+        case_at(SENT - H, id="order-a", checklist=[]),
+        case_at(SENT + 2 * H, id="order-b", checklist=[]),
+        case_at(SENT + 12 * H, id="order-c", checklist=[]),
+        case_at(SENT + 3 * D, id="order-d", checklist=[]),
+        case_at(SENT + H, id="order-e", checklist=[], status="responded"),
+    ]
+    rows = format_cases(cases, tmp_path, False, SENT).splitlines()[1:6]
+    red, yellow, green = "\x1b[31m\x1b[1m", "\x1b[33m", "\x1b[32m"
+    assert red + "overdue by 1h" in rows[0]
+    assert red + "2h left" in rows[1]
+    assert yellow + "12h left" in rows[2]
+    assert green + "3d left" in rows[3]
+    assert "\x1b[" not in rows[4] and rows[4].split()[5] == "-"  # answered: nothing to count
+
+
+def test_the_cases_command_prints_no_colour_codes_into_a_pipe(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n')
+    folder = tmp_path / "cases" / "order-a"
+    folder.mkdir(parents=True)
+    case = summarize("order-a", [notice(SENT, "opened")], [])
+    (folder / "case.json").write_text(json.dumps(case))
+    done = claimwatch(
+        "cases", "--config", str(config), env={"CLAIMWATCH_NOW": (SENT + H).isoformat()}
+    )
+    assert "1d 23h left" in done.stdout and "\x1b[" not in done.stdout
