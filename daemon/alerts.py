@@ -42,7 +42,7 @@ NEWS = {
     "at_risk": "A buyer wrote in a way that often ends in a claim: answer today",
 }
 # The order in which one case's due reminders outrank each other (the alert is about the first).
-KINDS = ("overdue", "reminder", "acknowledge", "new", "update")
+KINDS = ("overdue", "reminder", "acknowledge", "new", "update", "review")
 
 
 @dataclass
@@ -157,6 +157,15 @@ class Scheduler:
     def __init__(self, config: Config, ledger: AlertLedger, cases_dir: Path):
         self.config, self.ledger, self.cases_dir = config, ledger, cases_dir
         self.in_flight: dict[str, set[str]] = {}
+        self.reviews: dict[str, dict] = {}  # spool file -> index entry of a doubtful message
+
+    def add_reviews(self, entries: Iterable[dict]) -> None:
+        """Messages flagged needs_review that opened no case: the seller must look at them,
+        or a doubtful claim would wait unseen in the verdict log."""
+        for entry in entries:
+            fresh = entry.get("needs_review") and not entry.get("backfill")
+            if fresh and not self.ledger.has(review_id(entry), "review"):
+                self.reviews[entry["spool_file"]] = entry
 
     def due(self, cases: Iterable[dict], now: datetime) -> list[Alert]:
         """The alerts to send now, most pressing first; quiet hours hold back all but overdue."""
@@ -168,6 +177,9 @@ class Scheduler:
                 continue
             self.in_flight.setdefault(alert.case_id, set()).update(alert.keys)
             found.append(alert)
+        if not quiet:
+            found += [review_alert(entry) for entry in self.reviews.values()]
+            self.reviews.clear()
         found.sort(key=lambda a: (KINDS.index(a.kind), a.deadline or "~"))
         return found
 
@@ -249,6 +261,33 @@ def describe(case: dict, kind: str, keys: list[str], now: datetime, cases_dir: P
             "reason": case.get("claim_reason"),
             "marketplace": case.get("marketplace"),
         },
+    )
+
+
+def review_id(entry: dict) -> str:
+    return f"review:{entry['spool_file']}"
+
+
+def review_alert(entry: dict) -> Alert:
+    """A message the classifier kept as routine with a tier-1 probability past the review
+    threshold: not a case, but worth a look (normal urgency), and a chance to teach claimwatch."""
+    subject = one_line(entry.get("subject"), 120) or "(no subject)"
+    body = "\n".join(
+        [
+            f"From {one_line(entry.get('from'), 80) or 'an unknown sender'}: {subject}",
+            "claimwatch is not sure this is routine. If it is a claim, tell it: claimwatch label "
+            f"{entry['spool_file']} a_to_z (or chargeback, at_risk, routine)",
+        ]
+    )
+    return Alert(
+        case_id=review_id(entry),
+        kind="review",
+        keys=["review"],
+        label=entry.get("label") or "routine",
+        title="Possible claim? · please check this message",
+        body=body,
+        urgency="normal",
+        details={"spool_file": entry["spool_file"], "subject": entry.get("subject")},
     )
 
 

@@ -194,11 +194,13 @@ def _log_alert(alert: Alert) -> None:
 
 
 def summary_title(alerts: list[Alert]) -> str:
-    counts = Counter(a.label for a in alerts if a.label in TITLES)
-    if not counts:
-        return f"claimwatch: {len(alerts)} alerts"
+    counts = Counter(a.label for a in alerts if a.kind != "review" and a.label in TITLES)
     parts = [f"{n} {PLURALS[label] if n > 1 else TITLES[label]}" for label, n in counts.items()]
-    return f"{sum(counts.values())} cases need attention: " + ", ".join(parts)
+    doubtful = sum(a.kind == "review" for a in alerts)
+    if doubtful:
+        parts.append(f"{doubtful} message{'s' if doubtful > 1 else ''} to check")
+    head = f"{sum(counts.values())} cases need attention" if counts else f"{len(alerts)} alerts"
+    return f"{head}: " + ", ".join(parts)
 
 
 def summary_body(alerts: list[Alert]) -> str:

@@ -55,7 +55,7 @@ class Daemon:
             self.spool.read,
             attachment_max_bytes=config.attachment_max_bytes,
         )
-        classify = ClassifyHandler(
+        self.classify = classify = ClassifyHandler(
             self.classifier,
             self.verdicts,
             self.index,
@@ -66,6 +66,8 @@ class Daemon:
         self.ledger = AlertLedger(data_dir)
         self.scheduler = Scheduler(config, self.ledger, self.cases.dir)
         self.dispatcher = Dispatcher(config, self.ledger, self.scheduler)
+        # doubtful messages of an earlier run whose alert never went out (a crash, quiet hours)
+        self.scheduler.add_reviews(e for e in self.index.entries() if e.get("needs_review"))
         self.processor = Processor(data_dir, self.spool, [classify, *(handlers or [])])
         self.status.set("model", model_status(self.classifier))
         self.drop = DropFolder(config.drop_folder, self.spool)
@@ -95,6 +97,8 @@ class Daemon:
         """Hand the alerts due now to the dispatcher (which sends them on its own thread)."""
         self.cases.refresh()  # a case the seller marked responded meanwhile raises nothing
         moment = now()
+        self.scheduler.add_reviews(self.classify.reviews)
+        self.classify.reviews.clear()
         self.dispatcher.submit(self.scheduler.due(self.cases.cases.values(), moment))
         day = digest_due(self.config, self.ledger, moment)
         if day is not None:

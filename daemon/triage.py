@@ -127,6 +127,7 @@ class ClassifyHandler:
         self.classifier, self.verdicts, self.index, self.cases = classifier, verdicts, index, cases
         self.policy, self.backfill_age = policy, backfill_age
         self._prepared: dict[int, Verdict] = {}
+        self.reviews: list[dict] = []  # doubtful messages with no case, for the alerts
 
     def prepare(self, messages: list[Message]) -> None:
         """Classify a whole chunk at once: ten times faster than one call per message."""
@@ -141,6 +142,8 @@ class ClassifyHandler:
         if self.index is not None:
             self.index.add(entry)  # by order id and thread: a later case finds its history here
         case_id = self.cases.file(entry, message) if self.cases is not None else None
+        if verdict.needs_review:
+            self.reviews.append(entry)
         if verdict.tier == 1 or verdict.needs_review:
             flag = " (needs review)" if verdict.needs_review else ""
             log.info(

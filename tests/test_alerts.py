@@ -365,3 +365,20 @@ def test_routine_mail_raises_no_popup_but_an_optional_daily_digest(bus, tmp_path
     assert bus.wait_for_notifications(2, WAIT)[1]["summary"] == (
         "claimwatch: 1 routine message(s) since the last digest"
     )
+
+
+def test_a_doubtful_message_asks_to_be_checked_once(bus, tmp_path):
+    # a review threshold this low makes the routine shipping notice doubtful
+    seller = Seller(tmp_path, bus.env, extra="review_threshold = 0.0001")
+    seller.drop("shipped.eml", sellermail.shipping(ORDER, T0))
+    seller.run(T0 + 5 * M)
+    [check] = bus.wait_for_notifications(1, WAIT)
+    assert check["summary"] == "Possible claim? · please check this message"
+    assert check["hints"]["urgency"] == 1
+    [entry] = [json.loads(line) for line in (seller.data / "state" / "verdicts.jsonl").open()]
+    assert (
+        entry["needs_review"]
+        and f"claimwatch label {entry['spool_file']} a_to_z" in (check["body"])
+    )
+    seller.run(T0 + 6 * M)
+    assert len(bus.notifications()) == 1
