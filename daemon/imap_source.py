@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # Errors that mean "this connection is gone": reconnect with backoff.
 CONNECTION_ERRORS = (OSError, imaplib.IMAP4.error, IMAPClientError, EOFError)
 SIZE_CHUNK = 1000  # UIDs per size query: ~7 KB command lines, far below servers' 64 KB limits
+STALL_FLOOR = 600.0  # seconds: the least silence from a folder watcher taken as a stall
 
 
 class Backoff:
@@ -154,6 +155,7 @@ class FolderSync:
         self.account, self.folder, self.config = account, folder, config
         self.spool, self.state = spool, state
         self._initial = False  # set per run: is this the folder's first complete sync?
+        self.progress: Callable[[], None] = lambda: None  # called between network round trips
 
     def run(self, client: IMAPClient, stop: threading.Event | None = None) -> int:
         """Fetch everything above the last UID done; return how many messages were new."""
@@ -211,6 +213,7 @@ class FolderSync:
                     if stop is not None and stop.is_set():
                         break
                     items = self._fetch_batch(client, uidvalidity, batch)
+                    self.progress()
                     added += self._settle(writing, uidvalidity)
                     writing = (writer.submit(self.spool.add, items), batch[-1])
             finally:
@@ -244,6 +247,7 @@ class FolderSync:
         # imapclient's fetch takes explicit UIDs only; chunks keep command lines short.
         for start in range(0, len(uids), SIZE_CHUNK):
             response = client.fetch(uids[start : start + SIZE_CHUNK], ["RFC822.SIZE"])
+            self.progress()
             for uid, data in response.items():
                 sizes[uid] = int(data.get(b"RFC822.SIZE", 0))
         return dict(sorted(sizes.items()))
@@ -295,6 +299,21 @@ class FolderWatcher:
         self.config, self.account = sync.config, sync.account
         self.backoff = Backoff(self.config.backoff_initial, self.config.backoff_max)
         self.name = f"{self.account.name}/{sync.folder}"
+        self._alive = time.monotonic()  # the last sign of life (a future time while backing off)
+        sync.progress = self.beat
+
+    def beat(self, quiet_for: float = 0.0) -> None:
+        """A sign of life; *quiet_for* announces a deliberate wait (a backoff) of that long."""
+        self._alive = time.monotonic() + quiet_for
+
+    def silent_for(self) -> float:
+        return time.monotonic() - self._alive
+
+    def allowance(self) -> float:
+        """How long a healthy watcher may go without a sign of life: every network operation
+        is bounded by socket_timeout and a poll waits poll_interval, and a slow server gets a
+        generous margin, since a false alarm would restart the daemon mid-sync."""
+        return max(STALL_FLOOR, 4 * max(self.config.socket_timeout, self.account.poll_interval))
 
     def run(self) -> None:
         """Loop until stopped; only a stop request ends it, every failure is retried."""
@@ -310,6 +329,7 @@ class FolderWatcher:
         delay = self.backoff.next_delay()
         log.error("%s; retrying in %.1f s", message, delay)
         self.status.failed(self.account.name, message)
+        self.beat(quiet_for=delay)
         self.stop.wait(delay)
 
     def _session(self) -> None:
@@ -334,9 +354,11 @@ class FolderWatcher:
 
     def _poll(self, client: IMAPClient) -> bool | None:
         """Wait one poll interval; NOOP keeps the connection honest (a dead one raises here)."""
+        self.beat(quiet_for=self.account.poll_interval)
         if self.stop.wait(self.account.poll_interval):
             return None
         client.noop()
+        self.beat()
         return True
 
     def _idle(self, client: IMAPClient) -> bool | None:
@@ -350,6 +372,7 @@ class FolderWatcher:
         changed = False
         while not changed and not self.stop.is_set() and time.monotonic() < deadline:
             changed = self._idle_wait(client, min(1.0, deadline - time.monotonic()))
+            self.beat()
         # Not in a finally: after BYE or EOF, DONE would fail and hide the real reason.
         client.idle_done()
         return None if self.stop.is_set() else True

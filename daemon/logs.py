@@ -9,17 +9,39 @@ import logging
 import os
 import sys
 
+# syslog priorities (sd-daemon(3)): journald reads a "<N>" prefix as the line's level
+PRIORITIES = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+
+
+class JournalFormatter(logging.Formatter):
+    """One line per event with its priority prefix, and no timestamp: journald adds its own.
+    A message that spans lines (a traceback) is folded so it stays one journal entry."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record).replace("\n", " | ")
+        return f"<{PRIORITIES.get(record.levelname, 6)}>{text}"
+
+
+def under_journald() -> bool:
+    return bool(os.environ.get("JOURNAL_STREAM"))
+
 
 def setup_logging(level: str = "info") -> None:
     """Configure the root logger once, on stderr."""
-    if os.environ.get("JOURNAL_STREAM"):
-        fmt = "%(levelname)s %(name)s: %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    if under_journald():
+        handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
         fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """The root level (SIGHUP may change it); libraries stay quieter than us."""
+    root = logging.getLogger()
     root.setLevel(level.upper())
     # Libraries are chatty at debug level; their protocol traces may carry mail content.
     for noisy in ("imapclient", "watchdog"):

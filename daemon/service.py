@@ -6,6 +6,7 @@ source spooled something. SIGTERM or SIGINT sets one stop event that every loop 
 message in hand is finished, state is already on disk, and the process exits 0.
 """
 
+import dataclasses
 import logging
 import os
 import signal
@@ -13,27 +14,48 @@ import threading
 import time
 from datetime import timedelta
 
+from classifier.rules import load_rules
 from daemon.alerts import AlertLedger, Scheduler, digest_alert, digest_due
 from daemon.atomic import make_private_dir
-from daemon.config import Config
+from daemon.config import Config, load_config
 from daemon.dispatch import Dispatcher
 from daemon.drop_folder import DropFolder, DropWatcher
 from daemon.errors import ClaimwatchError
 from daemon.imap_source import FolderSync, FolderWatcher, sync_once
+from daemon.logs import set_level
 from daemon.policy import load_policy
 from daemon.processor import Handler, Processor, Tally
+from daemon.sd_notify import SystemdNotifier
 from daemon.spool import Spool
-from daemon.state import Status, SyncState, now, now_iso
+from daemon.state import Status, SyncState, now, now_iso, parse_time
 from daemon.triage import ClassifyHandler, ModelWatcher, VerdictLog, build_classifier, model_status
 from evidence_store.cases import CaseStore
 from evidence_store.index import MessageIndex
+from evidence_store.views import time_left
 
 log = logging.getLogger(__name__)
 
 DRAIN_EVERY = 5.0  # seconds: the spool is checked this often even when no source woke the loop
 ALERT_EVERY = 15.0  # seconds: how often the deadlines are checked when no mail comes in
 ALERT_GATHER = 2.0  # seconds of no new mail before the new cases are announced together
-ALERT_DRAIN = 60.0  # seconds: how long run --once and a stop wait for alerts still being sent
+ALERT_DRAIN = 60.0  # seconds: how long run --once waits for alerts still being sent
+STOP_ALERT_DRAIN = 2.0  # seconds: the same on SIGTERM, which must end well within TimeoutStopSec
+
+
+class _LoopClock:
+    """When the main loop last did each of its periodic jobs (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+        self.fresh = False  # mail processed since the deadlines were last checked
+
+    def since(self, job: str) -> float:
+        return time.monotonic() - self.last.get(job, float("-inf"))
+
+    def mark(self, job: str) -> None:
+        self.last[job] = time.monotonic()
+
+
 SIGNAL_LATENCY = 0.5  # seconds: the longest the main loop sleeps before it notices a signal
 
 
@@ -73,6 +95,9 @@ class Daemon:
         self.drop = DropFolder(config.drop_folder, self.spool)
         self.stop = threading.Event()
         self.work = threading.Event()
+        self.reload_requested = threading.Event()
+        self.systemd = SystemdNotifier()
+        self.watchers: list[FolderWatcher] = []
         self.totals = Tally()  # what the last run_once processed (the demo prints it)
 
     def folder_syncs(self) -> list[FolderSync]:
@@ -109,10 +134,12 @@ class Daemon:
             else:
                 self.dispatcher.submit([digest])
 
-    def _stop_alerts(self) -> None:
-        if not self.dispatcher.drain(ALERT_DRAIN):
-            log.warning("alerts still being sent after %.0f s; stopping anyway", ALERT_DRAIN)
-        self.dispatcher.stop(timeout=5)
+    def _stop_alerts(self, wait: float = ALERT_DRAIN) -> None:
+        """Let the alerts being sent go out (at most *wait* seconds); one cut short is not in
+        the ledger and goes out at the next start."""
+        if not self.dispatcher.drain(wait):
+            log.warning("alerts still being sent after %.0f s; stopping anyway", wait)
+        self.dispatcher.stop(timeout=1)
 
     def run_syncs(self) -> int:
         """One sync of every configured folder into the spool; returns how many failed."""
@@ -129,9 +156,8 @@ class Daemon:
         """Run until SIGTERM/SIGINT; return the exit status."""
         self._install_signal_handlers()
         self.status.set("daemon", {"pid": os.getpid(), "started": now_iso()})
-        threads = [
-            self._start(self._watcher(sync).run, sync.account.name) for sync in self.folder_syncs()
-        ]
+        self.watchers = [self._watcher(sync) for sync in self.folder_syncs()]
+        threads = [self._start(w.run, w.account.name) for w in self.watchers]
         threads.append(self._start(DropWatcher(self.drop, self.stop, self.work.set).run, "drop"))
         watcher = ModelWatcher(self.config, self.classifier, self.status, self.stop)
         threads.append(self._start(watcher.run, "model"))
@@ -141,29 +167,105 @@ class Daemon:
             self.drop.folder,
         )
         self.dispatcher.start()
-        last_drain = last_alert = last_mail = 0.0
-        fresh = False  # mail processed since the last check of the deadlines
+        self.systemd.ready(self.summary_line())
+        clock = _LoopClock()
         while not self.stop.is_set():
-            if self.work.is_set() or time.monotonic() - last_drain >= DRAIN_EVERY:
-                self.work.clear()
-                if self._drain().processed:
-                    fresh, last_mail = True, time.monotonic()
-                last_drain = time.monotonic()
-            # new mail is announced once it has paused for ALERT_GATHER seconds, so that a
-            # burst makes one batch (one summary notification), not a popup per message
-            gathered = fresh and time.monotonic() - last_mail >= ALERT_GATHER
-            if gathered or time.monotonic() - last_alert >= ALERT_EVERY:
-                self.check_alerts()
-                fresh, last_alert = False, time.monotonic()
+            self._tick(clock)
             # short waits: a SIGTERM caught by another thread (numpy's BLAS threads, a watcher)
             # only flags this one, which must wake to run the handler
             self.work.wait(timeout=SIGNAL_LATENCY)
+        self.systemd.stopping()
         for thread in threads:
             thread.join(timeout=10)
-        self._stop_alerts()
+        self._stop_alerts(STOP_ALERT_DRAIN)
         self.index.close()
+        self.systemd.close()
         log.info("claimwatch stopped")
         return 0
+
+    def _tick(self, clock: _LoopClock) -> None:
+        """One turn of the main loop: process new mail, check deadlines, reload on SIGHUP,
+        and tell systemd how things stand."""
+        if self.reload_requested.is_set():
+            self.reload_requested.clear()
+            self.reload()
+        if self.work.is_set() or clock.since("drain") >= DRAIN_EVERY:
+            self.work.clear()
+            if self._drain().processed:
+                clock.fresh, clock.last["mail"] = True, time.monotonic()
+            clock.mark("drain")
+        # new mail is announced once it has paused for ALERT_GATHER seconds, so that a burst
+        # makes one batch (one summary notification), not a popup per message
+        gathered = clock.fresh and clock.since("mail") >= ALERT_GATHER
+        if gathered or clock.since("alerts") >= ALERT_EVERY:
+            self.check_alerts()
+            clock.fresh = False
+            clock.mark("alerts")
+            self.systemd.status(self.summary_line())
+        if self.systemd.watchdog and clock.since("watchdog") >= self.systemd.watchdog / 3:
+            stuck = self.stuck_watchers()
+            if stuck:
+                log.error("no sign of life from %s: withholding the watchdog", ", ".join(stuck))
+            else:
+                self.systemd.ping()
+            clock.mark("watchdog")
+
+    def stuck_watchers(self) -> list[str]:
+        """Folders whose watcher has given no sign of life for far longer than any network
+        operation may take (each is bounded by socket_timeout): a hung read or name lookup.
+        Withholding WATCHDOG=1 then lets systemd restart the daemon instead of a silent stall."""
+        return [w.name for w in self.watchers if w.silent_for() > w.allowance()]
+
+    def summary_line(self) -> str:
+        """One line for ``systemctl status``: accounts, open tier-1 cases, the next deadline."""
+        accounts = self.status.connected()
+        connected = sum(accounts.get(a.name) is True for a in self.config.accounts)
+        open_cases = [
+            c
+            for c in self.cases.cases.values()
+            if c.get("status") == "open" and not c.get("backfilled")
+        ]
+        parts = [f"{connected}/{len(self.config.accounts)} account(s) connected"]
+        parts.append(f"{len(open_cases)} open tier-1 case(s)")
+        dated = [c for c in open_cases if parse_time(c.get("deadline"))]
+        if dated:
+            nearest = min(dated, key=lambda c: parse_time(c["deadline"]))
+            parts.append(f"next deadline: {nearest['id']}, {time_left(nearest['deadline'], now())}")
+        return "; ".join(parts)
+
+    def reload(self) -> None:
+        """SIGHUP: read the configuration, rules and deadline policy again and apply them; a
+        file with an error is refused whole and the running configuration stays."""
+        self.systemd.reloading()
+        try:
+            config = load_config(self.config.path) if self.config.path else self.config
+            rules = load_rules(config.rules_file)
+            policy = load_policy(config.deadlines_file)
+        except ClaimwatchError as e:
+            log.error("reload refused, the running configuration stays: %s", e)
+            self.systemd.status(self.summary_line())
+            return
+        if (config.accounts, config.data_dir) != (self.config.accounts, self.config.data_dir):
+            log.warning(
+                "accounts or data_dir changed: they apply at the next start "
+                "(systemctl --user restart claimwatch)"
+            )
+        self.classifier.rules = rules
+        self.classifier.review_threshold = config.review_threshold
+        self.classify.policy, self.classify.backfill_age = policy, config.backfill_age
+        self.scheduler.config = self.dispatcher.config = config
+        self.cases.attachment_max_bytes = config.attachment_max_bytes
+        set_level(config.log_level)
+        self.config = dataclasses.replace(
+            config, accounts=self.config.accounts, data_dir=self.config.data_dir
+        )
+        log.info(
+            "configuration reloaded: %d rule(s), deadline policy %s",
+            len(rules.rules),
+            config.deadlines_file,
+        )
+        self.systemd.send("READY=1")
+        self.systemd.status(self.summary_line())
 
     def _watcher(self, sync: FolderSync) -> FolderWatcher:
         return FolderWatcher(sync, self.status, self.stop, self.work.set)
@@ -188,5 +290,11 @@ class Daemon:
             self.stop.set()
             self.work.set()
 
+        def request_reload(_signum, _frame):
+            log.info("SIGHUP received: reloading the configuration")
+            self.reload_requested.set()
+            self.work.set()
+
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGHUP, request_reload)

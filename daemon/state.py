@@ -106,6 +106,11 @@ class Status:
             entry["connected"] = False
             write_json_atomic(self.path, self._data)
 
+    def connected(self) -> dict[str, bool | None]:
+        """Account name -> whether its last connection attempt succeeded (None: never tried)."""
+        with self._lock:
+            return {name: e.get("connected") for name, e in self._data["accounts"].items()}
+
     def set(self, key: str, value) -> None:
         """Record a daemon-wide fact (pid, start time, drop-folder counters)."""
         with self._lock:
