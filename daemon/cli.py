@@ -5,6 +5,7 @@ wrong and the process exits 1; anything else is a bug and keeps its traceback.
 """
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -224,3 +225,28 @@ def case_command(
         commands.open_folder(folder, config.open_command)
     else:
         click.echo(commands.export(folder, out))
+
+
+@main.command()
+@config_option
+@click.argument("action", type=click.Choice(["install", "uninstall"]))
+@click.option(
+    "--print", "print_only", is_flag=True, help="show the unit and commands, change nothing"
+)
+def service(config_path: Path | None, action: str, print_only: bool) -> None:
+    """Install (write, enable, start) or uninstall the systemd user unit."""
+    from daemon import service_install as si
+
+    if print_only:
+        text = si.render(config_path) if action == "install" else ""
+        commands = si.install_commands() if action == "install" else si.uninstall_commands()
+        target = si.unit_path()
+        click.echo(f"# {target}\n{text}" if text else f"# remove {target}")
+        click.echo("\n".join(shlex.join(c) for c in commands))
+        return
+    lines = si.install(config_path) if action == "install" else si.uninstall()
+    click.echo("\n".join(lines))
+    if action == "install":
+        click.echo(
+            "claimwatch runs while you are logged in; 'journalctl --user -u claimwatch' logs"
+        )

@@ -333,10 +333,19 @@ SHIPPED_RULES = Path(__file__).resolve().parents[1] / "config" / "rules.toml"
 SHIPPED_DEADLINES = SHIPPED_RULES.with_name("deadlines.toml")
 
 
-def _xdg_dir(variable: str, fallback: str) -> Path:
+def xdg_dir(variable: str, fallback: str) -> Path:
     # The XDG spec says a relative value is invalid and must be ignored.
     value = os.environ.get(variable, "")
     return Path(value) if os.path.isabs(value) else Path.home() / fallback
+
+
+def _default_data_dir() -> Path:
+    """systemd's StateDirectory= (the system template's /var/lib/claimwatch/<instance>) when
+    claimwatch runs as a system service, else the user's XDG data directory."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if os.path.isabs(state):
+        return Path(state)
+    return xdg_dir("XDG_DATA_HOME", ".local/share") / "claimwatch"
 
 
 GLOBAL_OPTIONS: dict[str, Option] = {
@@ -345,8 +354,11 @@ GLOBAL_OPTIONS: dict[str, Option] = {
         "Where claimwatch keeps what it stores: the spool of raw mail, cases, the index, state and "
         'your own trained models. "~" is expanded; a relative path is taken from the directory of '
         "this file.",
-        default=lambda top, _: _xdg_dir("XDG_DATA_HOME", ".local/share") / "claimwatch",
-        shown_default="$XDG_DATA_HOME/claimwatch, or ~/.local/share/claimwatch",
+        default=lambda top, _: _default_data_dir(),
+        shown_default=(
+            "$STATE_DIRECTORY under a systemd system service, else $XDG_DATA_HOME/claimwatch, or "
+            "~/.local/share/claimwatch"
+        ),
         example="~/.local/share/claimwatch",
     ),
     "drop_folder": Option(
@@ -611,7 +623,7 @@ def default_config_path() -> Path:
     explicit = os.environ.get("CLAIMWATCH_CONFIG")
     if explicit:
         return Path(explicit).expanduser()
-    return _xdg_dir("XDG_CONFIG_HOME", ".config") / "claimwatch" / "config.toml"
+    return xdg_dir("XDG_CONFIG_HOME", ".config") / "claimwatch" / "config.toml"
 
 
 def load_config(path: Path | None = None, *, required: bool = True) -> Config:
