@@ -10,10 +10,12 @@ read has a socket timeout, an EOF or BYE means reconnect, and every (re)connect 
 check of the folder, so whatever arrived while we were away is fetched.
 """
 
+import contextlib
 import imaplib
 import logging
 import random
 import select
+import socket
 import ssl
 import threading
 import time
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 # Errors that mean "this connection is gone": reconnect with backoff.
 CONNECTION_ERRORS = (OSError, imaplib.IMAP4.error, IMAPClientError, EOFError)
 SIZE_CHUNK = 1000  # UIDs per size query: ~7 KB command lines, far below servers' 64 KB limits
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES = 60, 10, 3  # seconds, seconds, probes
+SUSPEND_NOTICED = 5.0  # seconds of sleep that count as a suspend (not scheduler jitter)
 STALL_FLOOR = 600.0  # seconds: the least silence from a folder watcher taken as a stall
 
 
@@ -75,6 +79,7 @@ def connect(account: Account, config: Config) -> IMAPClient:
         # imapclient turns imaplib's debug level to 5 and formats every line, literals included:
         # ~8x slower fetches on loopback. It also keeps protocol lines out of our logs.
         client._imap.debug = 0
+        keep_alive(client.socket())
         if account.security == "starttls":
             client.starttls(context)
         _login(client, account)
@@ -92,6 +97,45 @@ def connect(account: Account, config: Config) -> IMAPClient:
     except BaseException:
         _abandon(client)
         raise
+
+
+def keep_alive(sock: socket.socket) -> None:
+    """TCP keepalive probes after a minute of silence: a connection that died with the network
+    (a new Wi-Fi, a VPN coming up) is noticed within about 90 s even in a quiet IDLE, which
+    would otherwise wait for idle_refresh before finding out."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
+
+
+class Resumed(ImapError):
+    """The machine slept: the connection is dropped and opened again at once."""
+
+
+class SuspendDetector:
+    """Notices that the machine slept: CLOCK_BOOTTIME counts suspended time, CLOCK_MONOTONIC
+    does not, so their difference grows by the length of each suspend. After a resume the
+    connection is almost surely dead (the server dropped it, or the network changed), and
+    reconnecting at once beats waiting for a timeout."""
+
+    def __init__(
+        self,
+        boottime: Callable[[], float] = lambda: time.clock_gettime(time.CLOCK_BOOTTIME),
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.boottime, self.monotonic = boottime, monotonic
+        self.offset = self._offset()
+
+    def _offset(self) -> float:
+        return self.boottime() - self.monotonic()
+
+    def slept(self) -> float:
+        """Seconds spent suspended since the last call (0.0 when awake throughout)."""
+        offset = self._offset()
+        gap, self.offset = offset - self.offset, offset
+        return gap if gap > SUSPEND_NOTICED else 0.0
 
 
 def _abandon(client: IMAPClient | None) -> None:
@@ -300,6 +344,7 @@ class FolderWatcher:
         self.backoff = Backoff(self.config.backoff_initial, self.config.backoff_max)
         self.name = f"{self.account.name}/{sync.folder}"
         self._alive = time.monotonic()  # the last sign of life (a future time while backing off)
+        self.suspend = SuspendDetector()
         sync.progress = self.beat
 
     def beat(self, quiet_for: float = 0.0) -> None:
@@ -320,6 +365,8 @@ class FolderWatcher:
         while not self.stop.is_set():
             try:
                 self._session()
+            except Resumed as e:
+                log.info("%s", e)  # a fresh connection at once: no backoff, no error
             except ClaimwatchError as e:
                 self._failed(str(e))
             except CONNECTION_ERRORS as e:
@@ -342,8 +389,13 @@ class FolderWatcher:
                 changed = self._idle(client) if use_idle else self._poll(client)
                 if changed is not None:
                     self._sync(client)
-        finally:
+        except Resumed:
+            _abandon(client)  # mid-IDLE on a connection that slept: a LOGOUT would only hang
+            raise
+        except BaseException:
             logout_quietly(client)
+            raise
+        logout_quietly(client)
 
     def _sync(self, client: IMAPClient) -> None:
         added = self.sync.run(client, self.stop)
@@ -357,6 +409,7 @@ class FolderWatcher:
         self.beat(quiet_for=self.account.poll_interval)
         if self.stop.wait(self.account.poll_interval):
             return None
+        self._check_awake()
         client.noop()
         self.beat()
         return True
@@ -373,9 +426,15 @@ class FolderWatcher:
         while not changed and not self.stop.is_set() and time.monotonic() < deadline:
             changed = self._idle_wait(client, min(1.0, deadline - time.monotonic()))
             self.beat()
+            self._check_awake()
         # Not in a finally: after BYE or EOF, DONE would fail and hide the real reason.
         client.idle_done()
         return None if self.stop.is_set() else True
+
+    def _check_awake(self) -> None:
+        slept = self.suspend.slept()
+        if slept:
+            raise Resumed(f"{self.name}: the machine slept {slept:.0f} s; reconnecting now")
 
     def _idle_wait(self, client: IMAPClient, timeout: float) -> bool:
         readable, _, _ = select.select([client.socket()], [], [], max(timeout, 0))

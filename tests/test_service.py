@@ -200,3 +200,69 @@ def test_sighup_applies_a_changed_rule_without_a_restart(tmp_path):
         out, _ = stop(proc)
     assert "configuration reloaded" in out
     assert "reload refused, the running configuration stays" in out
+
+
+def test_a_suspend_is_noticed_by_the_clocks_that_count_it():
+    from daemon.imap_source import SuspendDetector
+
+    boot, mono = [1000.0], [500.0]
+    detector = SuspendDetector(boottime=lambda: boot[0], monotonic=lambda: mono[0])
+    boot[0] += 2.0
+    mono[0] += 2.0  # awake: both clocks ran
+    assert detector.slept() == 0.0
+    boot[0] += 3600.0 + 1.0
+    mono[0] += 1.0  # an hour asleep: CLOCK_MONOTONIC stood still
+    assert detector.slept() == 3600.0
+    assert detector.slept() == 0.0  # counted once
+
+
+def test_connections_carry_tcp_keepalive(imap_user, tmp_path):
+    from daemon.config import load_config
+    from daemon.imap_source import connect
+
+    config = load_config(write_config(tmp_path, imap_user.server, imap_user))
+    client = connect(config.accounts[0], config)
+    try:
+        sock = client.socket()
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+    finally:
+        client.logout()
+
+
+def test_after_a_suspend_the_watcher_reconnects_at_once(imap_user, tmp_path):
+    import threading
+
+    from daemon.config import load_config
+    from daemon.imap_source import FolderSync, FolderWatcher
+    from daemon.spool import Spool
+    from daemon.state import Status, SyncState
+
+    config = load_config(write_config(tmp_path, imap_user.server, imap_user))
+    data = tmp_path / "data"
+    data.mkdir()
+    sync = FolderSync(config.accounts[0], "INBOX", config, Spool(data), SyncState(data))
+    stop = threading.Event()
+    watcher = FolderWatcher(sync, Status(data), stop, lambda: None)
+    sessions = []
+    real_run = sync.run
+    sync.run = lambda client, stop=None: sessions.append(client) or real_run(client, stop)
+
+    class SleepsOnce:
+        calls = 0
+
+        def slept(self) -> float:
+            self.calls += 1
+            return 3600.0 if self.calls == 3 else 0.0
+
+    watcher.suspend = SleepsOnce()
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        # two sessions (two connections) within seconds: no socket timeout, no backoff waited
+        assert wait_for(lambda: len({id(c) for c in sessions}) >= 2, 10.0), sessions
+        assert watcher.status.connected()[config.accounts[0].name] is True
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
