@@ -42,7 +42,41 @@ def gather_status(config: Config) -> dict:
         "daemon": saved.get("daemon"),
         "model": saved.get("model"),
         "cases": _active_cases(config.data_dir / "cases"),
+        "last_errors": _last_errors(accounts, config.data_dir / "quarantine"),
     }
+
+
+def _last_errors(accounts: list[dict], quarantine: Path, keep: int = 5) -> list[dict]:
+    """The latest problems, newest first: each account's last connection error and the last
+    messages quarantined (with why), so an operator sees at once what needs a hand."""
+    errors = [
+        {"at": a["last_error_at"], "source": f"account {a['name']}", "error": a["last_error"]}
+        for a in accounts
+        if a["last_error"]
+    ]
+    notes = sorted(
+        (n for n in _names(quarantine) if n.endswith(".json")),
+        key=lambda n: _mtime(quarantine / n),
+        reverse=True,
+    )[:keep]
+    for name in notes:
+        note = read_json(quarantine / name, {})
+        errors.append(
+            {
+                "at": note.get("at"),
+                "source": f"quarantine/{name[:-5]}",
+                "error": note.get("reason", "unknown"),
+            }
+        )
+    errors.sort(key=lambda e: e["at"] or "", reverse=True)
+    return errors[:keep]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _active_cases(cases_dir: Path) -> list[dict]:
@@ -100,6 +134,10 @@ def format_status(report: dict) -> str:
         f"queue: {q['pending']} pending, {q['processed']} processed, "
         f"{q['quarantined']} quarantined, {q['drop_folder_waiting']} waiting in the drop folder"
     )
+    errors = report.get("last_errors", [])
+    if errors:
+        lines.append("last errors:")
+        lines += [f"  {e['at']} {e['source']}: {e['error']}" for e in errors]
     cases = report.get("cases", [])
     lines.append(
         f"active cases: {len(cases)}" + (" (claimwatch cases lists them)" if cases else "")

@@ -37,8 +37,22 @@ def test_status_reports_last_sync_spooled_count_and_last_error(imap_user, tmp_pa
         "AUTHENTICATIONFAILED" in report["accounts"][0]["last_error"]
         or "uthentication" in (report["accounts"][0]["last_error"])
     )
+    [error] = report["last_errors"]
+    assert error["source"] == "account test" and error["error"] == account_error(report)
     text = claimwatch("status", "--config", str(config)).stdout
     assert "account test" in text and "last error" in text and "spooled: 4" in text
+
+    (tmp_path / "data" / "inbox" / "empty.eml").write_bytes(b"")  # quarantined: no message
+    wrong.write_text(imap_user.password + "\n")
+    assert claimwatch("run", "--once", "--config", str(config)).returncode == 0
+    report = json.loads(claimwatch("status", "--json", "--config", str(config)).stdout)
+    sources = [e["source"].split("/")[0] for e in report["last_errors"]]
+    assert sorted(sources) == ["account test", "quarantine"]
+    assert any("empty message" in e["error"] for e in report["last_errors"])
+
+
+def account_error(report: dict) -> str:
+    return report["accounts"][0]["last_error"]
 
 
 def test_status_works_before_any_run(tmp_path):
