@@ -112,6 +112,7 @@ class AlertLedger:
             "channel": channel,
             "kind": alerts[0].kind if len(alerts) == 1 else "batch",
             "cases": cases,
+            "titles": [alert.title for alert in alerts],
             **extra,
         }
         self._append(line)

@@ -2,8 +2,10 @@
 
 import json
 import os
+import time
 
 from tests import mailgen
+from tests.dbus_session import require_dbus, session_bus
 from tests.support import claimwatch, write_config
 
 
@@ -67,17 +69,39 @@ def test_demo_runs_on_the_bundled_samples_without_any_config(tmp_path):
     env_home = tmp_path / "home"
     env_home.mkdir()
     env = {**os.environ, "HOME": str(env_home), "XDG_CONFIG_HOME": str(env_home / "c")}
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # no desktop: the demo prints its alerts
+    env["XDG_RUNTIME_DIR"] = str(env_home)
+    started = time.monotonic()
     result = claimwatch("demo", "--data-dir", str(tmp_path / "demo"), env=env)
+    assert time.monotonic() - started < 60  # the README promises the flow in minutes
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "03-a-to-z-claim-fr.eml" in out and "405-1234567-1234567" in out
     assert any(line.startswith("a_to_z") and "03-a-to-z" in line for line in out.splitlines())
     assert "Réclamation au titre de la garantie A à Z" in out
-    assert "quarantined" in out and "empty" in out
-    assert len(list((tmp_path / "demo" / "inbox" / "done").iterdir())) == 9
+    assert "quarantined 09-broken-empty.eml: cannot parse: empty message" in out
+    assert "9 sample messages served by an IMAP server on 127.0.0.1:" in out
+    assert len(list((tmp_path / "demo" / "spool" / "cur").iterdir())) == 9  # synced over IMAP
+    assert "clock: 2026-11-21 09:00 UTC" in out  # the same story on any day
     cases = tmp_path / "demo" / "cases"
     assert (cases / "order-405-1234567-1234567" / "case.json").exists()
     assert (cases / "index.html").exists()
     claim_row = next(line for line in out.splitlines() if line.startswith("order-405-1234567"))
     assert "open" in claim_row and "A-to-z" in claim_row and "89.90 EUR" in claim_row
+    assert "2d 5h left" in claim_row  # "within 3 calendar days" of its Date, seen next morning
     assert not (cases / "order-171-4455667-8899001").exists()  # the shipping notice is routine
+    alerts = out[out.index("\nalerts:") :].splitlines()[1:]
+    assert "  A-to-z claim · 2d 5h left  [printed here (no desktop session bus)]" in alerts
+    assert len([a for a in alerts if "·" in a]) == 5  # one per tier-1 case
+
+
+def test_the_demo_shows_its_alerts_on_a_desktop_when_there_is_one(tmp_path):
+    require_dbus()
+    with session_bus(tmp_path) as bus:
+        result = claimwatch("demo", "--data-dir", str(tmp_path / "demo"), env=bus.env)
+        assert result.returncode == 0, result.stderr
+        [summary] = bus.wait_for_notifications(1, 20)
+    # five tier-1 cases at once: one summary, not five popups
+    assert summary["summary"].startswith("5 cases need attention: ")
+    assert summary["hints"]["urgency"] == 2
+    assert "[on your desktop]" in result.stdout
