@@ -284,7 +284,7 @@ DECISION_TABLE: dict[str, tuple[str, ...]] = {
     ),
     "open": (
         r"\b(?:has been|was) (?:filed|opened|submitted)",
-        r"\b(?:opened|filed) an? (?:claim|dispute)",
+        r"\b(?:opened|filed) an? (?:[a-z-]+ ){0,3}(?:claim|dispute|chargeback)",
         r"\ba (?:depose|ouvert)",
         r"\b(?:deposee|ouverte)",
         r"\beingereicht",

@@ -187,23 +187,34 @@ def _deadline(notices: list[dict]) -> dict:
     notice that states none brings its policy deadline (daemon/policy.py), which counts when the
     case had no deadline, or when the one it had passed before this notice was sent (a new claim
     on an old order starts afresh), or when it is earlier: a reminder that states nothing must not
-    push the deadline back.
+    push the deadline back. A claim or chargeback supersedes a buyer's message (the buyer
+    escalated: the claim's deadline is the one that costs money), and a buyer writing on a claim
+    case does not move the claim's deadline.
     """
     due: datetime | None = None
+    due_label = None
     found: dict = {"deadline": None, "deadline_source": None}
     for m in _current(notices):
-        if m.get("deadline") and parse_time(m["deadline"]):
-            due = parse_time(m["deadline"])
-            found = {"deadline": m["deadline"], "deadline_source": "stated"}
+        stated = parse_time(m.get("deadline"))
+        moment = stated or parse_time(m.get("policy_deadline"))
+        if moment is None:
             continue
-        policy = parse_time(m.get("policy_deadline"))
-        if policy is None:
+        label = m.get("label")
+        sent = parse_time(m.get("date")) or parse_time(m.get("at")) or moment
+        lapsed = due is None or sent >= due
+        buyer_on_claim = label == "at_risk" and due_label in CLAIMS
+        escalated = label in CLAIMS and due_label == "at_risk"
+        if not lapsed and buyer_on_claim:
             continue
-        sent = parse_time(m.get("date")) or parse_time(m.get("at")) or policy
-        if due is None or sent >= due or policy < due:
-            due = policy
-            found = {"deadline": m["policy_deadline"], "deadline_source": f"policy:{m['policy']}"}
+        if lapsed or escalated or stated or moment < due:
+            due, due_label = moment, label
+            source = "stated" if stated else f"policy:{m['policy']}"
+            deadline = m["deadline"] if stated else m["policy_deadline"]
+            found = {"deadline": deadline, "deadline_source": source}
     return found
+
+
+CLAIMS = ("a_to_z", "chargeback")
 
 
 SELLER_ACTIONS = ("note", "status", "export", "viewed")

@@ -21,6 +21,7 @@ from daemon.message import Attachment, parse_message
 from daemon.triage import index_entry
 from evidence_store.cases import CaseStore, case_id_for, find_case, update_case
 from evidence_store.checklist import items_for
+from evidence_store.commands import set_status
 from evidence_store.folder import CaseFolder
 from evidence_store.index import MessageIndex
 from evidence_store.summary import summarize
@@ -397,3 +398,16 @@ def test_the_daemons_index_keeps_what_a_case_command_changed(box):
     row = next(line for line in page.splitlines() if f'data-case-id="{first}"' in line)
     assert "status-responded" in row
     assert box.store.cases[first]["status"] == "responded"
+
+
+def test_new_claims_reopen_an_answered_or_decided_case(box):
+    case_id = box.receive(sellermail.buyer_damaged(ORDER, START), "at_risk")
+    set_status(CaseFolder(box.root / "cases" / case_id), "responded")
+    # the buyer was answered, and claimed anyway
+    box.receive(sellermail.claim(ORDER, START + timedelta(days=2)), "a_to_z")
+    assert box.case(case_id)["status"] == "open"
+    box.receive(sellermail.decision(ORDER, START + timedelta(days=9)), "a_to_z")
+    assert box.case(case_id)["status"] == "denied"
+    # a claim filed again on the decided order ("has filed an A-to-z Guarantee claim")
+    box.receive(sellermail.claim(ORDER, START + timedelta(days=30)), "a_to_z")
+    assert box.case(case_id)["status"] == "open"

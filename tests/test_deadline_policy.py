@@ -349,3 +349,25 @@ def test_the_cases_command_prints_no_colour_codes_into_a_pipe(tmp_path):
         "cases", "--config", str(config), env={"CLAIMWATCH_NOW": (SENT + H).isoformat()}
     )
     assert "1d 23h left" in done.stdout and "\x1b[" not in done.stdout
+
+
+def test_a_claim_supersedes_the_buyers_response_target():
+    buyer = notice(SENT, "opened", label="at_risk")
+    claim = notice(SENT + 2 * H, label="a_to_z")
+    # the buyer's 24 h target would come first, but the buyer escalated: the claim's 48 h count
+    assert deadline_of(buyer, claim) == ((SENT + 50 * H).isoformat(), "policy:a-to-z")
+
+
+def test_a_buyer_writing_on_a_claim_case_does_not_move_the_claims_deadline():
+    stated = (SENT + 3 * D).isoformat()
+    claim = notice(SENT, "opened", deadline=stated)
+    buyer = notice(SENT + H, label="at_risk", deadline=(SENT + 2 * H).isoformat())
+    assert deadline_of(claim, buyer) == (stated, "stated")
+    late = notice(SENT + 4 * D, label="at_risk")  # after the claim's deadline: afresh
+    assert deadline_of(claim, late) == ((SENT + 5 * D).isoformat(), "policy:buyer-at-risk")
+
+
+def test_a_chargeback_on_an_open_claim_keeps_the_nearer_deadline():
+    claim = notice(SENT, "opened")  # 48 h
+    chargeback = notice(SENT + H, label="chargeback")  # 7 days
+    assert deadline_of(claim, chargeback) == ((SENT + 48 * H).isoformat(), "policy:a-to-z")
