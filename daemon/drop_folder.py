@@ -17,7 +17,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from daemon.atomic import fsync_dir, make_private_dir
@@ -97,20 +103,32 @@ class DropFolder:
 
 
 class _Events(FileSystemEventHandler):
-    """Turns 'closed after writing' and 'renamed in' events into paths to ingest."""
+    """Turns 'closed after writing', 'renamed in' and 'moved in whole' events into paths to
+    ingest."""
 
-    def __init__(self, paths: "queue.Queue[Path]"):
-        self.paths = paths
+    def __init__(self, paths: "queue.Queue[Path]", settle: float):
+        self.paths, self.settle = paths, settle
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if isinstance(event, FileMovedEvent):
             path = Path(os.fsdecode(event.dest_path))
         elif isinstance(event, FileClosedEvent):
             path = Path(os.fsdecode(event.src_path))
+        elif isinstance(event, FileCreatedEvent) and self._settled(event.src_path):
+            # moved in from another directory (mv keeps the mtime): inotify reports that as a
+            # creation, with no "closed" to follow; a file being written has a fresh mtime and
+            # is taken when it is closed
+            path = Path(os.fsdecode(event.src_path))
         else:
             return
         if is_candidate(path):
             self.paths.put(path)
+
+    def _settled(self, path: str | bytes) -> bool:
+        try:
+            return time.time() - os.stat(path).st_mtime >= self.settle
+        except OSError:
+            return False
 
 
 class DropWatcher:
@@ -128,7 +146,9 @@ class DropWatcher:
 
     def run(self) -> None:
         observer = Observer()
-        observer.schedule(_Events(self.paths), str(self.drop.folder), recursive=False)
+        observer.schedule(
+            _Events(self.paths, self.drop.settle), str(self.drop.folder), recursive=False
+        )
         observer.start()
         try:
             self._notice(self.drop.scan(settled_only=False))

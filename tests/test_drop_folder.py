@@ -69,6 +69,15 @@ def test_the_watcher_waits_until_a_file_is_fully_written(tmp_path):
         os.rename(inbox / ".incoming", inbox / "renamed.eml")
         assert wait_for(lambda: len(spooled(data)) == 2, timeout=5)
         assert wait_for(lambda: not (inbox / "renamed.eml").exists(), timeout=5)
+
+        # moved in from elsewhere ('mv ~/Downloads/x.eml'): whole already, its mtime kept; taken
+        # at once, not at the next rescan (5 s)
+        (raw3,) = mailgen.generate(1, seed=24)
+        outside = tmp_path / "downloaded.eml"
+        outside.write_bytes(raw3)
+        os.utime(outside, (time.time() - 3600, time.time() - 3600))
+        os.rename(outside, inbox / "downloaded.eml")
+        assert wait_for(lambda: len(spooled(data)) == 3, timeout=1.5)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
