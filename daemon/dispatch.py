@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 OPEN_ACTION = ("open-case", "Open case")
 PLURALS = {"a_to_z": "A-to-z claims", "chargeback": "chargebacks", "at_risk": "buyers at risk"}
 SUMMARY_LINES = 5  # the most pressing cases named in a summary's body
+DESKTOP_RETRY = 60.0  # seconds without trying the desktop after it failed
 
 
 class Dispatcher:
@@ -48,6 +50,7 @@ class Dispatcher:
         self._shown: dict[str, int] = {}  # case id -> its latest notification id
         self._summary_id = 0
         self._summary: dict[str, Alert] = {}  # the cases the summary on screen counts
+        self._desktop_retry_at = 0.0  # monotonic time before which the desktop is not tried
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="claimwatch-alerts", daemon=True)
@@ -97,8 +100,10 @@ class Dispatcher:
         self.scheduler.sent(batch)
 
     def _desktop(self, batch: list[Alert]) -> list[Alert]:
-        """Show *batch* on the desktop; returns the alerts it could not show."""
-        if self.desktop is None:
+        """Show *batch* on the desktop; returns the alerts it could not show. After a failure
+        the desktop is left alone for DESKTOP_RETRY seconds: a hung server would otherwise cost
+        every batch its full timeout."""
+        if self.desktop is None or time.monotonic() < self._desktop_retry_at:
             return batch
         shown: list[Alert] = []
         try:
@@ -110,7 +115,8 @@ class Dispatcher:
                     self._show(alert)
                     shown.append(alert)
         except NotifyError as e:
-            log.warning("%s", e)
+            log.warning("%s; trying the desktop again in %.0f s", e, DESKTOP_RETRY)
+            self._desktop_retry_at = time.monotonic() + DESKTOP_RETRY
         if shown:
             self.ledger.record(shown, "desktop")
         return [a for a in batch if a not in shown]
