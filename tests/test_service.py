@@ -266,3 +266,36 @@ def test_after_a_suspend_the_watcher_reconnects_at_once(imap_user, tmp_path):
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_a_stuck_watcher_withholds_the_watchdog_ping(tmp_path, monkeypatch):
+    """A watcher silent far beyond any bounded network wait (a hung name lookup): the main loop
+    stops pinging, so systemd's watchdog restarts the daemon instead of a silent stall."""
+    from daemon.config import load_config
+    from daemon.service import Daemon, _LoopClock
+
+    systemd = NotifySocket(tmp_path / "notify.sock")
+    monkeypatch.setenv("NOTIFY_SOCKET", str(systemd.path))
+    monkeypatch.setenv("WATCHDOG_USEC", "3000000")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[[accounts]]\nname = "shop"\nhost = "127.0.0.1"\n'
+        'security = "none"\nusername = "u"\npassword_env = "UNUSED"\n'
+    )
+    daemon = Daemon(load_config(config))
+    try:
+        daemon.watchers = [daemon._watcher(sync) for sync in daemon.folder_syncs()]
+        [watcher] = daemon.watchers
+        daemon._tick(_LoopClock())
+        assert systemd.wait_for("WATCHDOG=1", count=1, timeout=5)
+        watcher.beat(quiet_for=-(watcher.allowance() + 1))  # silent for longer than allowed
+        assert daemon.stuck_watchers() == ["shop/INBOX"]
+        pings = len([d for d in systemd.collect() if "WATCHDOG=1" in d.splitlines()])
+        daemon._tick(_LoopClock())
+        assert len([d for d in systemd.collect() if "WATCHDOG=1" in d.splitlines()]) == pings
+        watcher.beat()
+        daemon._tick(_LoopClock())
+        assert systemd.wait_for("WATCHDOG=1", count=pings + 1, timeout=5)
+    finally:
+        daemon.index.close()
+        systemd.close()
