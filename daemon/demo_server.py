@@ -15,6 +15,7 @@ import secrets
 import socket
 import threading
 from argparse import ArgumentParser
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -88,24 +89,32 @@ class DemoImapServer:
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
+        # pymap checks passwords on a thread pool of its own; ours, so that stop() ends it
+        hashing = ThreadPoolExecutor(1, thread_name_prefix="claimwatch-demo-imap-login")
         try:
-            loop.run_until_complete(self._serve())
-        except Exception as e:  # noqa: BLE001 - start() reports it as an ImapError
+            loop.run_until_complete(self._serve(hashing))
+        except BaseException as e:  # noqa: BLE001 - argparse exits; start() reports it
             self._error = e
         finally:
             self._ready.set()
             self._loop = None
+            with contextlib.suppress(Exception):  # getaddrinfo's worker threads: joined, not left
+                loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
+            hashing.shutdown()
 
-    async def _serve(self) -> None:
+    async def _serve(self, hashing: ThreadPoolExecutor) -> None:
         from pymap.backend.dict import DictBackend
         from pymap.backend.dict.filter import FilterSet
         from pymap.backend.dict.mailbox import MailboxSet
+        from pymap.concurrent import Subsystem
         from pymap.imap import IMAPService
 
         logging.getLogger("pymap").setLevel(logging.WARNING)
         args = _arguments(DictBackend, IMAPService, self.port, self.user, self.password)
-        backend, config = await DictBackend.init(args)
+        backend, config = await DictBackend.init(
+            args, cpu_subsystem=Subsystem.for_executor(hashing)
+        )
         config.apply_context()
         mailboxes = MailboxSet()
         self._inbox = await mailboxes.get_mailbox("INBOX")
@@ -117,6 +126,7 @@ class DemoImapServer:
             await IMAPService(backend, config).start(stack)
             self._ready.set()
             await self._stopping.wait()
+            await _disconnect_clients()
 
     async def _append(self, messages: list[bytes]) -> None:
         from pymap.parsing.message import AppendMessage
@@ -126,6 +136,19 @@ class DemoImapServer:
             await self._inbox.append(message, recent=True)
 
 
+async def _disconnect_clients() -> None:
+    """Cancel every other task: a client's connection then says BYE and closes its socket.
+
+    Without this a connected client (the daemon in IDLE) outlives the server: on Python 3.11
+    its socket is left open and its task destroyed pending with the loop; on 3.12+ closing the
+    server waits for every client to log out, so stop() would hang."""
+    tasks = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=STOP_TIMEOUT / 2)
+
+
 def _arguments(backend, service, port: int, user: str, password: str):
     """pymap's own command-line arguments, parsed by its own parser pieces."""
     parser = ArgumentParser()
@@ -133,7 +156,9 @@ def _arguments(backend, service, port: int, user: str, password: str):
     backend.add_subparser("dict", parser.add_subparsers(dest="backend"))
     service.add_arguments(parser)
     argv = ["--host", HOST, "--port", str(port), "--no-tls"]
-    return parser.parse_args([*argv, "dict", "--demo-user", user, "--demo-password", password])
+    # "--opt=value": a password from token_urlsafe starts with "-" one time in 64
+    login = [f"--demo-user={user}", f"--demo-password={password}"]
+    return parser.parse_args([*argv, "dict", *login])
 
 
 def _free_port() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 from imapclient import IMAPClient
@@ -67,3 +68,35 @@ def test_stop_leaves_no_listener_and_no_thread():
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
     assert not [t for t in threading.enumerate() if t.name == "claimwatch-demo-imap"]
+
+
+@pytest.mark.parametrize(("user", "password"), [("-demo", "-starts-with-a-dash"), ("demo", "--x")])
+def test_a_password_that_looks_like_an_option_still_logs_in(user, password):
+    # token_urlsafe starts with "-" one time in 64: pymap's argparse read it as an option
+    with DemoImapServer([b"Subject: x\r\n\r\nhi\r\n"], user=user, password=password) as server:
+        client = IMAPClient(server.host, server.port, ssl=False, timeout=10)
+        client.login(user, password)
+        assert client.select_folder("INBOX", readonly=True)[b"EXISTS"] == 1
+        client.logout()
+
+
+def test_stop_with_a_client_still_idling_says_bye_at_once():
+    server = DemoImapServer([b"Subject: x\r\n\r\nhi\r\n"])
+    server.start()
+    client = IMAPClient(server.host, server.port, ssl=False, timeout=10)
+    client.login(server.user, server.password)
+    client.select_folder("INBOX", readonly=True)
+    client.idle()
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.0
+    assert not [t for t in threading.enumerate() if t.name.startswith("claimwatch-demo-imap")]
+    sock = client._imap.sock
+    sock.settimeout(2)
+    received = b""
+    for _ in range(100):  # bounded: BYE, then EOF
+        chunk = sock.recv(1024)
+        if not chunk:
+            break
+        received += chunk
+    assert b"BYE" in received
