@@ -11,6 +11,7 @@ summary cannot be updated in place) and swallows send errors (so a failure canno
 
 import asyncio
 import contextlib
+import html
 import json
 import logging
 import os
@@ -141,6 +142,8 @@ class DesktopNotifications:
         self._bus: MessageBus | None = None
         self._connecting: asyncio.Lock | None = None
         self._watchers: set[asyncio.Task[None]] = set()
+        # Whether the connected server parses the body as markup (its "body-markup" capability).
+        self._body_markup = True
         # Ids from the current connection; read from any thread, hence a lock.
         self._ids_lock = threading.Lock()
         self._sent: set[int] = set()
@@ -244,6 +247,8 @@ class DesktopNotifications:
             async with asyncio.timeout(self.timeout):
                 address = session_bus_address()
                 bus = await self._connection(address)
+                if self._body_markup:
+                    args = [*args[:4], html.escape(args[4], quote=False), *args[5:]]
                 reply = await bus.call(
                     Message(
                         destination=NOTIFICATIONS_NAME,
@@ -282,6 +287,7 @@ class DesktopNotifications:
             try:
                 bus.add_message_handler(self._on_message)
                 await self._add_match(bus)
+                self._body_markup = await self._parses_markup(bus)
             except BaseException:
                 bus.disconnect()
                 raise
@@ -305,6 +311,25 @@ class DesktopNotifications:
             )
         )
         _raise_for_error(reply)
+
+    @staticmethod
+    async def _parses_markup(bus: MessageBus) -> bool:
+        """Whether the server reads the body as markup, where a subject's "<" or "&" would vanish.
+
+        dunst, GNOME and KDE do; the summary is plain text everywhere. A server that cannot say
+        is taken to parse markup: an escaped "&amp;" is legible, a swallowed "<urgent>" is lost.
+        """
+        reply = await bus.call(
+            Message(
+                destination=NOTIFICATIONS_NAME,
+                path=NOTIFICATIONS_PATH,
+                interface=NOTIFICATIONS_INTERFACE,
+                member="GetCapabilities",
+            )
+        )
+        if reply.message_type is MessageType.ERROR or not reply.body:
+            return True
+        return "body-markup" in reply.body[0]
 
     async def _watch(self, bus: MessageBus) -> None:
         """Forget the connection as soon as it ends, so the next call reconnects."""

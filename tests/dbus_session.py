@@ -268,6 +268,10 @@ class SessionBus:
         """How later Notify calls are answered: "ok", "error" (an error reply), "hang" (none)."""
         self._control("SetMode", f"string:{mode}")
 
+    def set_capabilities(self, capabilities: list[str]) -> None:
+        """What later GetCapabilities calls answer (non-empty: dbus-send cannot send [])."""
+        self._control("SetCapabilities", "array:string:" + ",".join(capabilities))
+
     # -- what the server recorded ------------------------------------------------------------
 
     def calls(self, event: str | None = None) -> list[dict[str, Any]]:

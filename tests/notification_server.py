@@ -24,6 +24,7 @@ Tests steer it through a second interface on the same object, org.claimwatch.tes
   SetMode(s mode)            how later Notify calls are answered: "ok"; "error" (a D-Bus error
                              reply, like a crashed daemon behind a proxy); "hang" (no reply
                              ever, the caller's own timeout must save it)
+  SetCapabilities(as caps)   what later GetCapabilities calls answer
 The harness (tests/dbus_session.py) calls them with dbus-send.
 
 Depends only on the stdlib and dbus-fast. Exits on SIGTERM/SIGINT or when the bus goes away.
@@ -104,6 +105,7 @@ class Notifications(ServiceInterface):
         self.live: dict[int, list[str]] = {}  # id -> action keys offered
         self.next_id = 1
         self.mode = "ok"
+        self.capabilities = list(CAPABILITIES)
         self.hung: list[Message] = []  # calls left unanswered in "hang" mode, kept alive
 
     # -- Notify, straight from the message --------------------------------------------------
@@ -179,7 +181,7 @@ class Notifications(ServiceInterface):
 
     @dbus_method(name="GetCapabilities")
     def get_capabilities(self) -> DBusStrList:
-        return list(CAPABILITIES)
+        return list(self.capabilities)
 
     @dbus_method(name="GetServerInformation")
     def get_server_information(self) -> DBusServerInfo:
@@ -238,6 +240,11 @@ class Control(ServiceInterface):
             raise DBusError("org.freedesktop.DBus.Error.InvalidArgs", f"mode must be in {MODES}")
         self.server.mode = mode
         self.server.recorder.write("SetMode", mode=mode)
+
+    @dbus_method(name="SetCapabilities")
+    def set_capabilities(self, caps: DBusStrList):
+        self.server.capabilities = list(caps)
+        self.server.recorder.write("SetCapabilities", capabilities=list(caps))
 
 
 async def serve(record: str) -> int:

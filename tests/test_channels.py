@@ -118,6 +118,25 @@ def test_critical_alert_arrives_as_sent(private_bus: SessionBus, clients) -> Non
     assert client.is_open(nid)
 
 
+def test_the_body_is_escaped_for_a_server_that_reads_markup(
+    private_bus: SessionBus, clients
+) -> None:
+    subject = "Re: <urgent> refund & return for order 171-5551234-7654321"
+    _client(clients).notify("A-to-z claim <new> & open", subject)
+    [call] = private_bus.wait_for_notifications(1, WAIT)
+    assert call["body"] == "Re: &lt;urgent&gt; refund &amp; return for order 171-5551234-7654321"
+    assert call["summary"] == "A-to-z claim <new> & open"  # plain text on every server
+
+
+def test_the_body_goes_as_written_to_a_server_without_markup(
+    private_bus: SessionBus, clients
+) -> None:
+    private_bus.set_capabilities(["actions", "body"])
+    _client(clients).notify("Chargeback", "Re: <urgent> refund & return")
+    [call] = private_bus.wait_for_notifications(1, WAIT)
+    assert call["body"] == "Re: <urgent> refund & return"
+
+
 def test_normal_and_low_expire_and_bad_urgency_is_refused(private_bus: SessionBus, clients) -> None:
     client = _client(clients)
     client.notify("Chargeback · 6 days left", "dp_1Q2w3E")
