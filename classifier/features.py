@@ -33,89 +33,125 @@ _QUOTE_HEAD = re.compile(
 _QUOTED_LINE = re.compile(r"^\s*>.*$", re.MULTILINE)
 _RELAY_DOMAIN = re.compile(r"(^|\.)marketplace\.amazon\.")
 _SPACE = re.compile(r"\s+")
-# A shop's contact form relays a buyer's words from the shop's own mailer.
+# A shop's contact form relays a buyer's words from the shop's own mailer: the subject says so,
+# or the body lists the form's fields ("Name: ...", "E-mail: ...").
 _CONTACT_FORM = re.compile(
-    r"contact ?form|customer message|kontaktformular|kundennachricht|message client|"
-    r"formulaire de contact|formulario de contacto|mensaje de cliente|modulo di contatto|"
-    r"messaggio (dal|del|da un) cliente",
+    r"contact ?form|contact us|customer message|new entry|kontaktformular|kontaktanfrage|"
+    r"kundennachricht|message client|formulaire de contact|\[contact\]|formulario de contacto|"
+    r"mensaje de(l)? (contacto|cliente)|modulo di contatto|messaggio (dal|del|da un) "
+    r"(cliente|tuo sito)",
     re.IGNORECASE,
 )
-PERSONAL_DOMAINS = frozenset(
+_FORM_FIELD = re.compile(
+    r"^\s*(?:name|e-?mail|phone|nom|pr[ée]nom|t[ée]l[ée]phone|courriel|vorname|nachname|"
+    r"telefon|nombre|correo|tel[ée]fono|nome|cognome|telefono)\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Mailbox providers people write from, whatever the country: gmail.com, hotmail.cl, yahoo.com.mx,
+# gmx.at, libero.it... A shop or a company writes from a domain of its own.
+PERSONAL_PROVIDERS = frozenset(
     [
-        "gmail.com",
-        "googlemail.com",
-        "yahoo.com",
-        "yahoo.co.uk",
-        "yahoo.fr",
-        "yahoo.de",
-        "yahoo.es",
-        "yahoo.it",
-        "ymail.com",
-        "hotmail.com",
-        "hotmail.co.uk",
-        "hotmail.fr",
-        "hotmail.de",
-        "hotmail.es",
-        "hotmail.it",
-        "outlook.com",
-        "outlook.fr",
-        "outlook.de",
-        "outlook.es",
-        "outlook.it",
-        "live.com",
-        "live.co.uk",
-        "live.fr",
-        "live.de",
-        "live.it",
-        "msn.com",
-        "icloud.com",
-        "me.com",
-        "mac.com",
-        "aol.com",
-        "aol.de",
-        "proton.me",
-        "protonmail.com",
-        "gmx.de",
-        "gmx.net",
-        "gmx.at",
-        "gmx.ch",
-        "gmx.fr",
-        "web.de",
-        "t-online.de",
-        "freenet.de",
-        "posteo.de",
-        "mailbox.org",
-        "bluewin.ch",
-        "orange.fr",
-        "wanadoo.fr",
-        "free.fr",
-        "sfr.fr",
-        "laposte.net",
-        "neuf.fr",
-        "skynet.be",
-        "telenet.be",
-        "videotron.ca",
-        "libero.it",
-        "virgilio.it",
-        "alice.it",
-        "tin.it",
-        "tiscali.it",
-        "email.it",
-        "fastwebnet.it",
-        "telefonica.net",
-        "movistar.es",
-        "terra.es",
-        "btinternet.com",
-        "sky.com",
-        "virginmedia.com",
-        "comcast.net",
-        "verizon.net",
-        "att.net",
-        "shaw.ca",
-        "rogers.com",
-        "bigpond.com",
+        "gmail",
+        "googlemail",
+        "yahoo",
+        "ymail",
+        "rocketmail",
+        "hotmail",
+        "outlook",
+        "live",
+        "msn",
+        "windowslive",
+        "icloud",
+        "me",
+        "mac",
+        "aol",
+        "proton",
+        "protonmail",
+        "pm",
+        "gmx",
+        "web",
+        "t-online",
+        "freenet",
+        "posteo",
+        "mailbox",
+        "arcor",
+        "online",
+        "vodafone",
+        "kabelmail",
+        "aon",
+        "a1",
+        "chello",
+        "bluewin",
+        "sunrise",
+        "hispeed",
+        "orange",
+        "wanadoo",
+        "free",
+        "sfr",
+        "laposte",
+        "neuf",
+        "bbox",
+        "numericable",
+        "skynet",
+        "telenet",
+        "proximus",
+        "scarlet",
+        "videotron",
+        "sympatico",
+        "telus",
+        "shaw",
+        "rogers",
+        "cogeco",
+        "libero",
+        "virgilio",
+        "alice",
+        "tin",
+        "tiscali",
+        "email",
+        "fastwebnet",
+        "tim",
+        "inwind",
+        "iol",
+        "telefonica",
+        "movistar",
+        "terra",
+        "ono",
+        "jazztel",
+        "btinternet",
+        "sky",
+        "virginmedia",
+        "talktalk",
+        "ntlworld",
+        "blueyonder",
+        "eircom",
+        "comcast",
+        "verizon",
+        "att",
+        "sbcglobal",
+        "bellsouth",
+        "charter",
+        "cox",
+        "earthlink",
+        "bigpond",
+        "optusnet",
+        "iinet",
+        "xtra",
+        "prodigy",
+        "fibertel",
+        "speedy",
+        "arnet",
+        "vtr",
+        "uol",
+        "zoho",
+        "yandex",
+        "mail",
+        "tutanota",
+        "seznam",
     ]
 )
+_COUNTRY_SUFFIX = re.compile(r"^[a-z]{2,3}$")
+
+
 _DIGIT = re.compile(r"\d")
 _LINK = re.compile(r"https?://", re.IGNORECASE)
 _ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
@@ -190,7 +226,7 @@ def fields_of(message: Message) -> Fields:
         # The marketplace's subject and frame are the same for a thank-you and a threat.
         subject, body = "", own
     cues = cue_tokens(message.subject + " " + own).split()
-    buyer = _is_person(message.from_addr) or _CONTACT_FORM.search(message.subject)
+    buyer = _is_person(message.from_addr) or _is_contact_form(message.subject, text)
     kind = "buyer" if buyer else "company"
     cues += [f"{kind}_{cue}" for cue in cues]
     meta = f"{meta_tokens(message)} {_content_tokens(text)} from_{kind} {' '.join(cues)}"
@@ -199,8 +235,20 @@ def fields_of(message: Message) -> Fields:
 
 def _is_person(address: str) -> bool:
     """A buyer writing: relayed by a marketplace or from a personal mailbox provider."""
-    domain = address.partition("@")[2]
-    return bool(_RELAY_DOMAIN.search(domain)) or domain in PERSONAL_DOMAINS
+    domain = address.partition("@")[2].lower()
+    if _RELAY_DOMAIN.search(domain):
+        return True
+    provider, *suffix = domain.split(".")
+    return (
+        provider in PERSONAL_PROVIDERS
+        and 1 <= len(suffix) <= 2
+        and all(_COUNTRY_SUFFIX.match(part) for part in suffix)
+    )
+
+
+def _is_contact_form(subject: str, text: str) -> bool:
+    """A shop's contact form passing on a buyer's words: named so, or a list of form fields."""
+    return bool(_CONTACT_FORM.search(subject)) or len(_FORM_FIELD.findall(text[:1500])) >= 2
 
 
 def _digits(text: str) -> str:
