@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from classifier.evaluation import score
 from classifier.model_io import CARD_FILE, MODEL_FILE, load_model
 from classifier.rules import load_rules
 from daemon.errors import ConfigError, ModelError
@@ -262,3 +263,10 @@ def test_classify_json_reports_order_ids_and_validated_tracking(tmp_path):
     found = json.loads(result.stdout)
     assert found["order_ids"] == ["171-4455667-8899001"]
     assert found["tracking"] == [{"carrier": "ups", "number": "1Z999AA10123456784"}]
+
+
+def test_macro_f1_averages_only_the_labels_present():
+    """A folder of buyer mail alone has no A-to-z notice: that label's 0 must not halve the F1."""
+    result = score(["at_risk", "routine", "routine"], ["at_risk", "routine", "routine"])
+    assert result["macro_f1"] == 1.0
+    assert score(["at_risk", "routine"], ["routine", "routine"])["macro_f1"] == round(2 / 3 / 2, 4)
