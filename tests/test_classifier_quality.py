@@ -36,7 +36,7 @@ def test_the_hard_negative_set_is_independent_and_varied():
 BAR_NOT_MET = pytest.mark.xfail(
     strict=True,
     reason="issue 3's quality bar is not met yet (see the model card: held-out tier-1 precision "
-    "0.91, 21 of 24 hard negatives routine); strict, so the day it passes this marker must go",
+    "0.81, 21 of 24 hard negatives routine); strict, so the day it passes this marker must go",
 )
 
 
@@ -79,11 +79,18 @@ def test_most_hard_negatives_stay_routine_today(shipped):
 
 
 def test_held_out_recall_and_precision_floor_today(evaluation):
-    """Floors under today's held-out figures (recall 1.0, precision 0.91, macro-F1 0.95)."""
+    """Floors under today's held-out figures (recall 0.993, precision 0.81, macro-F1 0.90).
+
+    They were 1.0 / 0.91 / 0.95 on a held-out split of 229 messages. 195 messages written by five
+    new hands (calm complaints, withdrawals, gift swaps, questions before buying, bulk mail about
+    claims) then joined the corpus, 51 of them in the held-out split: the model shipped
+    before them caught 65 of their 80 at-risk messages, at precision 0.69, and they are the kind of
+    mail issue 3 is judged on: the split got harder.
+    """
     held = evaluation["heldout"]
     assert held["tier1_recall"] >= 0.99
-    assert held["tier1_precision"] >= 0.90
-    assert held["macro_f1"] >= 0.94
+    assert held["tier1_precision"] >= 0.80
+    assert held["macro_f1"] >= 0.89
 
 
 @BAR_NOT_MET
