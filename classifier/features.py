@@ -44,7 +44,7 @@ _CONTACT_FORM = re.compile(
 )
 _FORM_FIELD = re.compile(
     r"^\s*(?:name|e-?mail|phone|nom|pr[ée]nom|t[ée]l[ée]phone|courriel|vorname|nachname|"
-    r"telefon|nombre|correo|tel[ée]fono|nome|cognome|telefono)\s*:",
+    r"telefon|nombre|correo|tel[ée]fono|nome|cognome)\s*:",
     re.IGNORECASE | re.MULTILINE,
 )
 # Mailbox providers people write from, whatever the country: gmail.com, hotmail.cl, yahoo.com.mx,
@@ -150,8 +150,6 @@ PERSONAL_PROVIDERS = frozenset(
     ]
 )
 _COUNTRY_SUFFIX = re.compile(r"^[a-z]{2,3}$")
-
-
 _DIGIT = re.compile(r"\d")
 _LINK = re.compile(r"https?://", re.IGNORECASE)
 _ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
